@@ -1,0 +1,171 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the binary reads from flags and DVCBOT_* variables.
+type Config struct {
+	DatabaseURL     string
+	Listen          string
+	DossierSecret   string
+	LogLevel        slog.Level
+	Demo            bool
+	ShutdownTimeout time.Duration
+	MaxMessageLen   int
+	RateLimit       int
+	WebOrigins      []string
+}
+
+// ConfigError names the variable (and flag) whose value is wrong.
+type ConfigError struct {
+	Var, Flag, Value, Problem string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("%s (flag --%s): %q: %s", e.Var, e.Flag, e.Value, e.Problem)
+}
+
+// setting is one configuration entry; the table below is the single source
+// for flags, environment variables, defaults and the README's table.
+type setting struct {
+	Env, Flag, Default, Usage string
+	apply                     func(c *Config, v string) error
+}
+
+func settings() []setting {
+	return []setting{
+		{"DVCBOT_DATABASE_URL", "database-url", "./data/dvcbot.db",
+			"postgres://user:pass@host:5432/db?sslmode=disable, or a SQLite file path (its folder is created)",
+			func(c *Config, v string) error {
+				if strings.TrimSpace(v) == "" {
+					return errors.New("must not be empty")
+				}
+				if strings.Contains(v, "://") && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") && !strings.HasPrefix(v, "sqlite://") {
+					return errors.New("must be a postgres:// URL or a SQLite file path")
+				}
+				c.DatabaseURL = v
+				return nil
+			}},
+		{"DVCBOT_LISTEN", "listen", ":8080", "HTTP listen address, host:port",
+			func(c *Config, v string) error {
+				_, port, err := net.SplitHostPort(v)
+				if err != nil {
+					return errors.New("must be host:port, e.g. :8080 or 127.0.0.1:8080")
+				}
+				if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+					return errors.New("port must be a number from 0 to 65535")
+				}
+				c.Listen = v
+				return nil
+			}},
+		{"DVCBOT_DOSSIER_SECRET", "dossier-secret", "",
+			"HMAC key the one-stop system signs POST /api/v1/dossiers with; empty disables that endpoint (503)",
+			func(c *Config, v string) error {
+				if v != "" && len(v) < 16 {
+					return errors.New("must be at least 16 characters")
+				}
+				c.DossierSecret = v
+				return nil
+			}},
+		{"DVCBOT_LOG_LEVEL", "log-level", "info", "debug, info, warn or error",
+			func(c *Config, v string) error {
+				return c.LogLevel.UnmarshalText([]byte(v))
+			}},
+		{"DVCBOT_DEMO", "demo", "true", "load the built-in demo catalogue and dossiers into an empty database",
+			func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return errors.New("must be true or false")
+				}
+				c.Demo = b
+				return nil
+			}},
+		{"DVCBOT_SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s", "how long serve waits for requests in flight on SIGINT/SIGTERM",
+			func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d <= 0 {
+					return errors.New("must be a positive duration such as 15s")
+				}
+				c.ShutdownTimeout = d
+				return nil
+			}},
+		{"DVCBOT_MAX_MESSAGE_LEN", "max-message-len", "1000", "longest citizen message, in characters, the bot reads",
+			func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 20 || n > 10000 {
+					return errors.New("must be a number from 20 to 10000")
+				}
+				c.MaxMessageLen = n
+				return nil
+			}},
+		{"DVCBOT_RATE_LIMIT", "rate-limit", "10", "messages one user may send per minute",
+			func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 10000 {
+					return errors.New("must be a number from 1 to 10000")
+				}
+				c.RateLimit = n
+				return nil
+			}},
+		{"DVCBOT_WEB_ORIGINS", "web-origins", "",
+			"comma-separated origins allowed to open the web chat websocket (e.g. https://dvc.danang.gov.vn); empty allows same-origin only",
+			func(c *Config, v string) error {
+				c.WebOrigins = nil
+				for _, o := range strings.Split(v, ",") {
+					o = strings.TrimRight(strings.TrimSpace(o), "/")
+					if o == "" {
+						continue
+					}
+					if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+						return fmt.Errorf("origin %q must start with http:// or https://", o)
+					}
+					c.WebOrigins = append(c.WebOrigins, o)
+				}
+				return nil
+			}},
+	}
+}
+
+// LoadConfig reads flags from args, falling back to the environment and
+// then to defaults. Every value is validated.
+func LoadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, []string, error) {
+	table := settings()
+	flagVals := make([]*string, len(table))
+	for i, s := range table {
+		flagVals[i] = fs.String(s.Flag, "", s.Usage+" (env "+s.Env+", default "+quoteDefault(s.Default)+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, nil, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var c Config
+	for i, s := range table {
+		v := s.Default
+		if env := getenv(s.Env); env != "" {
+			v = env
+		}
+		if set[s.Flag] {
+			v = *flagVals[i]
+		}
+		if err := s.apply(&c, v); err != nil {
+			return Config{}, nil, &ConfigError{Var: s.Env, Flag: s.Flag, Value: v, Problem: err.Error()}
+		}
+	}
+	return c, fs.Args(), nil
+}
+
+func quoteDefault(d string) string {
+	if d == "" {
+		return "empty"
+	}
+	return d
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dvcbot/dvcbot/core/demo"
+	"github.com/dvcbot/dvcbot/core/dossier"
+	"github.com/dvcbot/dvcbot/core/httpx"
+	"github.com/dvcbot/dvcbot/store"
+)
+
+// app is the wired service: database, components and HTTP routes.
+type app struct {
+	cfg     Config
+	log     *slog.Logger
+	db      *store.DB
+	reg     *prometheus.Registry
+	mux     *http.ServeMux
+	closers []func()
+}
+
+// openStore opens and migrates the configured database.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.DB, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	n, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if n > 0 {
+		log.Info("database migrated", "applied", n, "dialect", db.Dialect())
+	}
+	return db, nil
+}
+
+func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, db: db, reg: prometheus.NewRegistry(), mux: http.NewServeMux()}
+	a.closers = append(a.closers, func() { db.Close() })
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if cfg.Demo {
+		seeded, err := demo.Seed(ctx, db.Catalog(), db.Dossiers(), time.Now())
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("loading demo data: %w", err)
+		}
+		if seeded {
+			log.Info("empty database: demo catalogue and dossiers loaded", "demo_phone", demo.ApplicantPhone)
+		}
+	}
+	if cfg.DossierSecret == "" {
+		log.Warn("DVCBOT_DOSSIER_SECRET is not set: POST /api/v1/dossiers answers 503")
+	}
+	a.mux.Handle("POST /api/v1/dossiers", dossier.NewAPI(db.Dossiers(), []byte(cfg.DossierSecret),
+		dossier.WithLogger(log), dossier.WithMetrics(a.reg)))
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	return a, nil
+}
+
+func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := a.db.Ping(ctx); err != nil {
+		httpx.JSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	pending, err := a.db.PendingMigrations(ctx)
+	if err != nil || pending > 0 {
+		msg := fmt.Sprintf("%d migrations pending", pending)
+		if err != nil {
+			msg = err.Error()
+		}
+		httpx.JSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": msg})
+		return
+	}
+	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ready", "database": string(a.db.Dialect())})
+}
+
+// Handler is the app's HTTP handler with metrics and access logs.
+func (a *app) Handler() http.Handler {
+	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "dvcbot_http_request_duration_seconds", Help: "HTTP requests by route and status.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "code"})
+	a.reg.MustRegister(dur)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		a.mux.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		dur.WithLabelValues(route, strconv.Itoa(rec.status)).Observe(time.Since(start).Seconds())
+		a.log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the hijacker (websockets).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Close releases what the app opened, in reverse order.
+func (a *app) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+func cmdServe(ctx context.Context, e env, cfg Config, args []string) error {
+	if len(args) > 0 {
+		return usageError("serve takes no arguments")
+	}
+	log := newLogger(e.stderr, cfg.LogLevel)
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	log.Info("dvcbot serving", "addr", ln.Addr().String(), "version", buildVersion(), "database", string(a.db.Dialect()))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

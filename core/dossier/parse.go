@@ -1,0 +1,229 @@
+package dossier
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dvcbot/dvcbot/core/phone"
+	"github.com/dvcbot/dvcbot/core/vntext"
+)
+
+// MaxBatch is the largest {"events": […]} backfill the contract allows.
+const MaxBatch = 500
+
+// FieldError names the first invalid field of a request (400).
+type FieldError struct {
+	Field   string `json:"field"`
+	Index   int    `json:"index"`
+	Message string `json:"error"`
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("event %d: %s: %s", e.Index, e.Field, e.Message)
+}
+
+type wireDossier struct {
+	Code           *string `json:"code"`
+	ProcedureCode  *string `json:"procedure_code"`
+	ProcedureName  *string `json:"procedure_name"`
+	Agency         *string `json:"agency"`
+	ApplicantName  *string `json:"applicant_name"`
+	ApplicantPhone *string `json:"applicant_phone"`
+	SubmittedVia   *string `json:"submitted_via"`
+	ReceivedAt     *string `json:"received_at"`
+	DueAt          *string `json:"due_at"`
+	FinishedAt     *string `json:"finished_at"`
+	ReturnedAt     *string `json:"returned_at"`
+	Officer        *string `json:"officer"`
+}
+
+type wireEvent struct {
+	EventID    *string         `json:"event_id"`
+	OccurredAt *string         `json:"occurred_at"`
+	Status     json.RawMessage `json:"status"`
+	Note       *string         `json:"note"`
+	Dossier    *wireDossier    `json:"dossier"`
+}
+
+// ParseEvents reads a request body: one event object or {"events": […]}.
+// It validates every event and returns the first problem as a *FieldError.
+func ParseEvents(body []byte, now time.Time) ([]Event, error) {
+	var probe struct {
+		Events json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return nil, &FieldError{Field: "body", Message: "not a JSON object: " + jsonProblem(err)}
+	}
+	raws := []json.RawMessage{body}
+	if probe.Events != nil {
+		if err := json.Unmarshal(probe.Events, &raws); err != nil {
+			return nil, &FieldError{Field: "events", Message: "must be an array of event objects"}
+		}
+		if len(raws) == 0 || len(raws) > MaxBatch {
+			return nil, &FieldError{Field: "events", Message: fmt.Sprintf("must hold 1 to %d events, got %d", MaxBatch, len(raws))}
+		}
+	}
+	events := make([]Event, 0, len(raws))
+	for i, raw := range raws {
+		ev, err := parseEvent(raw, now)
+		if err != nil {
+			err.Index = i
+			return nil, err
+		}
+		events = append(events, ev)
+	}
+	return events, nil
+}
+
+func jsonProblem(err error) string {
+	if te, ok := err.(*json.UnmarshalTypeError); ok {
+		return fmt.Sprintf("%s has the wrong type (%s)", te.Field, te.Value)
+	}
+	return err.Error()
+}
+
+func parseEvent(raw json.RawMessage, now time.Time) (Event, *FieldError) {
+	var w wireEvent
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&w); err != nil {
+		field := "body"
+		if te, ok := err.(*json.UnmarshalTypeError); ok && te.Field != "" {
+			field = te.Field
+		}
+		return Event{}, &FieldError{Field: field, Message: "invalid JSON: " + jsonProblem(err)}
+	}
+	fail := func(field, format string, a ...any) (Event, *FieldError) {
+		return Event{}, &FieldError{Field: field, Message: fmt.Sprintf(format, a...)}
+	}
+	var ev Event
+	ev.Payload = raw
+	id, ok := required(w.EventID)
+	if !ok {
+		return fail("event_id", "is required")
+	}
+	if len(id) > 200 || !utf8.ValidString(id) {
+		return fail("event_id", "must be at most 200 characters of valid UTF-8")
+	}
+	ev.ID = id
+	occurred, ok := required(w.OccurredAt)
+	if !ok {
+		return fail("occurred_at", "is required")
+	}
+	t, err := time.Parse(time.RFC3339, occurred)
+	if err != nil {
+		return fail("occurred_at", "must be RFC 3339 with an offset, e.g. 2024-03-05T14:22:10+07:00")
+	}
+	ev.OccurredAt = t.UTC()
+	if len(w.Status) == 0 || string(w.Status) == "null" {
+		return fail("status", "is required")
+	}
+	if ev.Status, err = ParseStatus(w.Status); err != nil {
+		return fail("status", "%s", err.Error())
+	}
+	if w.Note != nil {
+		ev.Note = vntext.NFC(strings.TrimSpace(*w.Note))
+		if utf8.RuneCountInString(ev.Note) > 500 {
+			return fail("note", "must be at most 500 characters")
+		}
+	}
+	if w.Dossier == nil {
+		return fail("dossier", "is required")
+	}
+	d, ferr := parseDossier(w.Dossier, now)
+	if ferr != nil {
+		return Event{}, ferr
+	}
+	d.Status, d.Note, d.StatusAt, d.LastEventID = ev.Status, ev.Note, ev.OccurredAt, ev.ID
+	ev.Dossier = d
+	return ev, nil
+}
+
+func parseDossier(w *wireDossier, now time.Time) (Dossier, *FieldError) {
+	fail := func(field, msg string) (Dossier, *FieldError) {
+		return Dossier{}, &FieldError{Field: "dossier." + field, Message: msg}
+	}
+	var d Dossier
+	code, ok := required(w.Code)
+	if !ok {
+		return fail("code", "is required")
+	}
+	norm, err := vntext.NormalizeDossierCode(code, now)
+	if err != nil {
+		return fail("code", fmt.Sprintf("%q is not a dossier code (%v); expected e.g. 000.00.20.H17-240305-0001", code, err))
+	}
+	d.Code = norm
+	for _, f := range []struct {
+		name string
+		in   *string
+		out  *string
+	}{
+		{"procedure_code", w.ProcedureCode, &d.ProcedureCode},
+		{"procedure_name", w.ProcedureName, &d.ProcedureName},
+		{"agency", w.Agency, &d.Agency},
+	} {
+		v, ok := required(f.in)
+		if !ok {
+			return fail(f.name, "is required")
+		}
+		if utf8.RuneCountInString(v) > 1000 {
+			return fail(f.name, "is longer than 1000 characters")
+		}
+		*f.out = vntext.NFC(v)
+	}
+	d.ApplicantName = vntext.NFC(optional(w.ApplicantName))
+	d.Officer = vntext.NFC(optional(w.Officer))
+	if p := optional(w.ApplicantPhone); p != "" {
+		n, err := phone.Normalize(p)
+		if err != nil {
+			return fail("applicant_phone", "is not a valid Vietnamese phone number")
+		}
+		d.ApplicantPhone = n
+	}
+	switch via := optional(w.SubmittedVia); via {
+	case "", "truc_tiep", "truc_tuyen", "buu_chinh":
+		d.SubmittedVia = via
+	default:
+		return fail("submitted_via", "must be truc_tiep, truc_tuyen or buu_chinh")
+	}
+	for _, f := range []struct {
+		name string
+		in   *string
+		out  **time.Time
+	}{
+		{"received_at", w.ReceivedAt, &d.ReceivedAt},
+		{"due_at", w.DueAt, &d.DueAt},
+		{"finished_at", w.FinishedAt, &d.FinishedAt},
+		{"returned_at", w.ReturnedAt, &d.ReturnedAt},
+	} {
+		v := optional(f.in)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return fail(f.name, "must be RFC 3339 with an offset, or null")
+		}
+		t = t.UTC()
+		*f.out = &t
+	}
+	return d, nil
+}
+
+func required(s *string) (string, bool) {
+	if s == nil {
+		return "", false
+	}
+	v := strings.TrimSpace(*s)
+	return v, v != ""
+}
+
+func optional(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return strings.TrimSpace(*s)
+}

@@ -1,0 +1,109 @@
+// Package store keeps everything dvcbot persists, through bun, on Postgres
+// (production) or an embedded SQLite file (the zero-config default): one
+// ordered list of migrations, models, and repositories that implement the
+// interfaces the core declares.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go: static binaries)
+)
+
+// Dialect names the database behind a DB.
+type Dialect string
+
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// DB is the project's database handle.
+type DB struct {
+	bun     *bun.DB
+	dialect Dialect
+	now     func() time.Time
+}
+
+// IsPostgresURL reports whether a DVCBOT_DATABASE_URL names Postgres rather
+// than a SQLite file.
+func IsPostgresURL(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
+// Open connects to url: a postgres:// URL, or a SQLite file path (its folder
+// is created). It does not migrate.
+func Open(ctx context.Context, url string) (*DB, error) {
+	var db *DB
+	if IsPostgresURL(url) {
+		sqldb, err := sql.Open("pgx", url)
+		if err != nil {
+			return nil, fmt.Errorf("opening postgres: %w", err)
+		}
+		sqldb.SetMaxOpenConns(20)
+		sqldb.SetMaxIdleConns(20)
+		sqldb.SetConnMaxIdleTime(5 * time.Minute)
+		db = &DB{bun: bun.NewDB(sqldb, pgdialect.New()), dialect: Postgres}
+	} else {
+		path := strings.TrimPrefix(url, "sqlite://")
+		path = strings.TrimPrefix(path, "file:")
+		if path == "" {
+			return nil, fmt.Errorf("empty SQLite path")
+		}
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("creating the folder of %s: %w", path, err)
+			}
+		}
+		// WAL lets readers run beside the writer; immediate transactions and a
+		// busy timeout make concurrent writers queue instead of failing.
+		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+			"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		sqldb, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
+		}
+		sqldb.SetMaxOpenConns(4)
+		db = &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), dialect: SQLite}
+	}
+	db.now = time.Now
+	if err := db.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Dialect reports which database this is.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Bun exposes the bun handle to the store's own packages and tests.
+func (db *DB) Bun() *bun.DB { return db.bun }
+
+// SetClock replaces time.Now for the store's bookkeeping times (tests).
+func (db *DB) SetClock(now func() time.Time) { db.now = now }
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.bun.PingContext(ctx); err != nil {
+		return fmt.Errorf("database unreachable: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() error { return db.bun.Close() }
+
+func (db *DB) utcNow() time.Time { return db.now().UTC() }

@@ -1,0 +1,302 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/uptrace/bun"
+)
+
+// migration is one schema step. Its SQL is written once for both databases;
+// {{pk}}, {{ts}} and {{json}} become the dialect's types.
+type migration struct {
+	name string
+	sql  string
+}
+
+// migrations is the one ordered list. Never edit or reorder a released
+// entry: append a new one.
+var migrations = []migration{
+	{"catalogue", `
+CREATE TABLE procedures (
+	code TEXT PRIMARY KEY,
+	system_id BIGINT,
+	name TEXT NOT NULL,
+	kind TEXT NOT NULL DEFAULT '',
+	field TEXT NOT NULL DEFAULT '',
+	level TEXT NOT NULL DEFAULT '',
+	steps TEXT NOT NULL DEFAULT '',
+	channels TEXT NOT NULL DEFAULT '',
+	documents {{json}},
+	forms {{json}},
+	fee TEXT NOT NULL DEFAULT '',
+	charge TEXT NOT NULL DEFAULT '',
+	time_limit TEXT NOT NULL DEFAULT '',
+	applicants TEXT NOT NULL DEFAULT '',
+	agency TEXT NOT NULL DEFAULT '',
+	authority TEXT NOT NULL DEFAULT '',
+	address TEXT NOT NULL DEFAULT '',
+	result TEXT NOT NULL DEFAULT '',
+	legal_bases {{json}},
+	requirements TEXT NOT NULL DEFAULT '',
+	online_level TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL,
+	content_hash TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	source TEXT NOT NULL DEFAULT '',
+	upstream_updated_at {{ts}},
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL,
+	cancelled_at {{ts}}
+);
+CREATE INDEX procedures_status_idx ON procedures (status);
+CREATE INDEX procedures_system_id_idx ON procedures (system_id);
+CREATE TABLE procedure_versions (
+	id {{pk}},
+	procedure_code TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	status TEXT NOT NULL,
+	content_hash TEXT NOT NULL,
+	change_kind TEXT NOT NULL,
+	changed_fields {{json}},
+	data {{json}} NOT NULL,
+	source TEXT NOT NULL DEFAULT '',
+	created_at {{ts}} NOT NULL,
+	UNIQUE (procedure_code, version)
+);`},
+	{"dossiers", `
+CREATE TABLE dossiers (
+	code TEXT PRIMARY KEY,
+	procedure_code TEXT NOT NULL,
+	procedure_name TEXT NOT NULL,
+	agency TEXT NOT NULL,
+	applicant_name TEXT NOT NULL DEFAULT '',
+	applicant_phone TEXT NOT NULL DEFAULT '',
+	submitted_via TEXT NOT NULL DEFAULT '',
+	received_at {{ts}},
+	due_at {{ts}},
+	finished_at {{ts}},
+	returned_at {{ts}},
+	officer TEXT NOT NULL DEFAULT '',
+	status INTEGER NOT NULL,
+	note TEXT NOT NULL DEFAULT '',
+	status_at {{ts}} NOT NULL,
+	last_event_id TEXT NOT NULL,
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL
+);
+CREATE INDEX dossiers_applicant_phone_idx ON dossiers (applicant_phone);
+CREATE TABLE dossier_events (
+	id {{pk}},
+	event_id TEXT NOT NULL UNIQUE,
+	dossier_code TEXT NOT NULL,
+	status INTEGER NOT NULL,
+	note TEXT NOT NULL DEFAULT '',
+	occurred_at {{ts}} NOT NULL,
+	result TEXT NOT NULL,
+	payload {{json}} NOT NULL,
+	received_at {{ts}} NOT NULL
+);
+CREATE INDEX dossier_events_dossier_idx ON dossier_events (dossier_code, occurred_at);`},
+	{"ratings", `
+CREATE TABLE ratings (
+	dossier_code TEXT PRIMARY KEY,
+	level TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	criteria {{json}},
+	channel TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	raw_text TEXT NOT NULL DEFAULT '',
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL
+);
+CREATE TABLE rating_audit (
+	id {{pk}},
+	dossier_code TEXT NOT NULL,
+	level TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	criteria {{json}},
+	channel TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	raw_text TEXT NOT NULL DEFAULT '',
+	created_at {{ts}} NOT NULL
+);
+CREATE INDEX rating_audit_dossier_idx ON rating_audit (dossier_code, created_at);`},
+	{"conversations", `
+CREATE TABLE sessions (
+	channel TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	lang TEXT NOT NULL DEFAULT '',
+	state {{json}},
+	state_expires_at {{ts}},
+	rate_window_start {{ts}},
+	rate_count INTEGER NOT NULL DEFAULT 0,
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL,
+	PRIMARY KEY (channel, user_id)
+);
+CREATE TABLE inbound_messages (
+	channel TEXT NOT NULL,
+	message_id TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	text TEXT NOT NULL DEFAULT '',
+	payload {{json}},
+	state TEXT NOT NULL,
+	reply {{json}},
+	attempts INTEGER NOT NULL DEFAULT 0,
+	received_at {{ts}} NOT NULL,
+	processed_at {{ts}},
+	PRIMARY KEY (channel, message_id)
+);
+CREATE INDEX inbound_messages_state_idx ON inbound_messages (state, received_at);`},
+	{"outbox", `
+CREATE TABLE outbox (
+	id {{pk}},
+	kind TEXT NOT NULL,
+	recipient TEXT NOT NULL,
+	payload {{json}} NOT NULL,
+	dedupe_key TEXT NOT NULL UNIQUE,
+	state TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at {{ts}} NOT NULL,
+	locked_until {{ts}},
+	last_error TEXT NOT NULL DEFAULT '',
+	provider_ref TEXT NOT NULL DEFAULT '',
+	delivery_status TEXT NOT NULL DEFAULT '',
+	created_at {{ts}} NOT NULL,
+	sent_at {{ts}}
+);
+CREATE INDEX outbox_due_idx ON outbox (state, next_attempt_at);`},
+	{"sync", `
+CREATE TABLE sync_runs (
+	id {{pk}},
+	started_at {{ts}} NOT NULL,
+	finished_at {{ts}},
+	window_start {{ts}} NOT NULL,
+	window_end {{ts}} NOT NULL,
+	state TEXT NOT NULL,
+	fetched INTEGER NOT NULL DEFAULT 0,
+	created INTEGER NOT NULL DEFAULT 0,
+	modified INTEGER NOT NULL DEFAULT 0,
+	cancelled INTEGER NOT NULL DEFAULT 0,
+	error TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE sync_checkpoints (
+	name TEXT PRIMARY KEY,
+	position {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL
+);
+CREATE TABLE channel_credentials (
+	name TEXT PRIMARY KEY,
+	access_token TEXT NOT NULL DEFAULT '',
+	refresh_token TEXT NOT NULL DEFAULT '',
+	expires_at {{ts}},
+	version INTEGER NOT NULL DEFAULT 0,
+	updated_at {{ts}} NOT NULL
+);`},
+}
+
+func (db *DB) render(sqlText string) string {
+	r := strings.NewReplacer("{{pk}}", "BIGSERIAL PRIMARY KEY", "{{ts}}", "TIMESTAMPTZ", "{{json}}", "JSONB")
+	if db.dialect == SQLite {
+		r = strings.NewReplacer("{{pk}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{ts}}", "TIMESTAMP", "{{json}}", "TEXT")
+	}
+	return r.Replace(sqlText)
+}
+
+// migrationLockID is the Postgres advisory lock that serialises migrations
+// of replicas starting together.
+const migrationLockID = 0x64766362_01 // "dvcb" 1
+
+// Migrate applies every pending migration, each in its own transaction, and
+// returns how many it applied.
+func (db *DB) Migrate(ctx context.Context) (int, error) {
+	err := db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := db.migrationLock(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at `+db.render("{{ts}}")+` NOT NULL)`)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	applied := 0
+	for i, m := range migrations {
+		version := i + 1
+		err := db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			if err := db.migrationLock(ctx, tx); err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return errAlreadyApplied
+			}
+			for _, stmt := range splitStatements(db.render(m.sql)) {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("%w\n%s", err, stmt)
+				}
+			}
+			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", version, m.name, db.utcNow())
+			return err
+		})
+		if errors.Is(err, errAlreadyApplied) {
+			continue
+		}
+		if err != nil {
+			return applied, fmt.Errorf("migration %d (%s): %w", version, m.name, err)
+		}
+		applied++
+	}
+	return applied, nil
+}
+
+// migrationLock serialises migrating replicas on Postgres; SQLite's
+// immediate transactions already do.
+func (db *DB) migrationLock(ctx context.Context, tx bun.Tx) error {
+	if db.dialect != Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", migrationLockID)
+	return err
+}
+
+var errAlreadyApplied = errors.New("already applied")
+
+func splitStatements(s string) []string {
+	var out []string
+	for _, stmt := range strings.Split(s, ";") {
+		if stmt = strings.TrimSpace(stmt); stmt != "" {
+			out = append(out, stmt)
+		}
+	}
+	return out
+}
+
+// PendingMigrations counts migrations not applied yet (readiness).
+func (db *DB) PendingMigrations(ctx context.Context) (int, error) {
+	var n int
+	err := db.bun.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n)
+	if err != nil {
+		if isMissingTable(err) {
+			return len(migrations), nil
+		}
+		return 0, fmt.Errorf("reading schema_migrations: %w", err)
+	}
+	return len(migrations) - n, nil
+}
+
+func isMissingTable(err error) bool {
+	if errors.Is(err, sql.ErrNoRows) {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "no such table") || strings.Contains(msg, "does not exist")
+}

@@ -1,0 +1,269 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dvcbot/dvcbot/core/catalog"
+	"github.com/dvcbot/dvcbot/core/dossier"
+	"github.com/dvcbot/dvcbot/store"
+	"github.com/dvcbot/dvcbot/store/storetest"
+)
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		n, err := db.Migrate(ctx)
+		if err != nil || n != 0 {
+			t.Fatalf("second Migrate = %d, %v; want 0, nil", n, err)
+		}
+		pending, err := db.PendingMigrations(ctx)
+		if err != nil || pending != 0 {
+			t.Fatalf("PendingMigrations = %d, %v", pending, err)
+		}
+	})
+}
+
+func TestPendingOnEmptyDatabase(t *testing.T) {
+	db, err := store.Open(context.Background(), storetest.SQLiteURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n, err := db.PendingMigrations(context.Background())
+	if err != nil || n == 0 {
+		t.Fatalf("PendingMigrations on empty db = %d, %v; want > 0", n, err)
+	}
+}
+
+func TestConcurrentMigrate(t *testing.T) {
+	url := storetest.PostgresSchemaURL(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	total := make([]int, 3)
+	errs := make([]error, 3)
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := store.Open(ctx, url)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer db.Close()
+			total[i], errs[i] = db.Migrate(ctx)
+		}()
+	}
+	wg.Wait()
+	sum := 0
+	for i := range 3 {
+		if errs[i] != nil {
+			t.Fatalf("replica %d: %v", i, errs[i])
+		}
+		sum += total[i]
+	}
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if p, _ := db.PendingMigrations(ctx); p != 0 || sum == 0 {
+		t.Fatalf("after concurrent migrate: pending %d, applied in total %d", p, sum)
+	}
+}
+
+func at(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t.UTC()
+}
+
+func event(id, occurred string, st dossier.Status) dossier.Event {
+	due := at("2024-03-08T17:00:00+07:00")
+	return dossier.Event{
+		ID: id, OccurredAt: at(occurred), Status: st, Note: "ghi chú " + id,
+		Payload: []byte(fmt.Sprintf(`{"event_id":%q}`, id)),
+		Dossier: dossier.Dossier{
+			Code: "000.00.20.H17-240305-0001", ProcedureCode: "1.001193", ProcedureName: "Đăng ký khai sinh",
+			Agency: "UBND phường Hải Châu I", ApplicantName: "Nguyễn Văn An", ApplicantPhone: "84905123456",
+			DueAt: &due, Officer: "Trần Thị Bình",
+		},
+	}
+}
+
+func TestApplyEventsOrderingAndIdempotency(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ds := db.Dossiers()
+		steps := []struct {
+			name   string
+			events []dossier.Event
+			want   []dossier.Outcome
+			status dossier.Status
+		}{
+			{"first", []dossier.Event{event("e2", "2024-03-05T10:00:00+07:00", dossier.DaTiepNhan)}, []dossier.Outcome{dossier.Accepted}, dossier.DaTiepNhan},
+			{"replay", []dossier.Event{event("e2", "2024-03-05T10:00:00+07:00", dossier.DaTiepNhan)}, []dossier.Outcome{dossier.Duplicate}, dossier.DaTiepNhan},
+			{"newer", []dossier.Event{event("e4", "2024-03-06T09:00:00+07:00", dossier.DangXuLy)}, []dossier.Outcome{dossier.Accepted}, dossier.DangXuLy},
+			{"older arrives late", []dossier.Event{event("e1", "2024-03-05T08:01:00+07:00", dossier.MoiDangKy)}, []dossier.Outcome{dossier.Stale}, dossier.DangXuLy},
+			{"batch with dup inside", []dossier.Event{
+				event("e9", "2024-03-07T15:00:00+07:00", dossier.DaXuLyXong),
+				event("e9", "2024-03-07T15:00:00+07:00", dossier.DaXuLyXong),
+				event("e5", "2024-03-06T10:00:00+07:00", dossier.ChoBoSung),
+			}, []dossier.Outcome{dossier.Accepted, dossier.Duplicate, dossier.Stale}, dossier.DaXuLyXong},
+		}
+		for _, s := range steps {
+			res, err := ds.ApplyEvents(ctx, s.events)
+			if err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+			for i, want := range s.want {
+				if res[i].Result != want || res[i].EventID != s.events[i].ID {
+					t.Fatalf("%s: result %d = %+v, want %s", s.name, i, res[i], want)
+				}
+			}
+			d, err := ds.Dossier(ctx, "000.00.20.H17-240305-0001")
+			if err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+			if d.Status != s.status {
+				t.Fatalf("%s: status %v, want %v", s.name, d.Status, s.status)
+			}
+		}
+		d, _ := ds.Dossier(ctx, "000.00.20.H17-240305-0001")
+		if d.Note != "ghi chú e9" || d.LastEventID != "e9" || d.ApplicantPhone != "84905123456" ||
+			d.DueAt == nil || !d.DueAt.Equal(at("2024-03-08T17:00:00+07:00")) || !d.StatusAt.Equal(at("2024-03-07T15:00:00+07:00")) {
+			t.Fatalf("dossier fields wrong: %+v", d)
+		}
+		hist, err := ds.History(ctx, d.Code)
+		if err != nil || len(hist) != 5 {
+			t.Fatalf("history = %d events, %v; want 5", len(hist), err)
+		}
+		if hist[0].ID != "e1" || hist[4].ID != "e9" {
+			t.Fatalf("history order: %s … %s", hist[0].ID, hist[4].ID)
+		}
+		if _, err := ds.Dossier(ctx, "H21-261008-0001"); !errors.Is(err, dossier.ErrNotFound) {
+			t.Fatalf("unknown dossier: %v", err)
+		}
+	})
+}
+
+func TestApplyEventsConcurrentReplicas(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		// Ten writers deliver the same 20 events in different orders.
+		var evs []dossier.Event
+		base := at("2024-03-05T08:00:00+07:00")
+		for i := range 20 {
+			e := event(fmt.Sprintf("c%02d", i), base.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), dossier.Status(i%10+1))
+			evs = append(evs, e)
+		}
+		var wg sync.WaitGroup
+		accepted := make(chan string, 400)
+		for w := range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range evs {
+					e := evs[(k*7+w*3)%len(evs)]
+					res, err := db.Dossiers().ApplyEvents(ctx, []dossier.Event{e})
+					if err != nil {
+						t.Errorf("writer %d: %v", w, err)
+						return
+					}
+					if res[0].Result != dossier.Duplicate {
+						accepted <- e.ID
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(accepted)
+		seen := map[string]int{}
+		for id := range accepted {
+			seen[id]++
+		}
+		for _, e := range evs {
+			if seen[e.ID] != 1 {
+				t.Fatalf("event %s stored %d times, want exactly once", e.ID, seen[e.ID])
+			}
+		}
+		d, err := db.Dossiers().Dossier(ctx, evs[0].Dossier.Code)
+		if err != nil || d.LastEventID != "c19" {
+			t.Fatalf("final state from %q (%v), want the newest event c19", d.LastEventID, err)
+		}
+	})
+}
+
+func proc(code, name, fee string) catalog.Procedure {
+	return catalog.Procedure{Code: code, Name: name, Field: "Hộ tịch", Fee: fee, TimeLimit: "03 ngày làm việc",
+		Documents: []catalog.Document{{Name: "Tờ khai", Originals: 1}}, LegalBases: []string{"Luật Hộ tịch"}}
+}
+
+func TestCatalogApplyVersions(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		cs := db.Catalog()
+		now := at("2026-11-22T08:00:00+07:00")
+		apply := func(ps ...catalog.Procedure) []catalog.Change {
+			var out []catalog.Change
+			err := cs.CatalogTx(ctx, func(ctx context.Context, tx catalog.Tx) error {
+				var err error
+				out, err = catalog.Apply(ctx, tx, ps, "test", now)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		ch := apply(proc("1.001193", "Đăng ký khai sinh", "Miễn phí"), proc("1.000894", "Đăng ký kết hôn", "Miễn phí"))
+		if len(ch) != 2 || ch[0].Kind != catalog.ChangeNew {
+			t.Fatalf("first apply: %+v", ch)
+		}
+		if ch := apply(proc("1.001193", "Đăng ký khai sinh", "Miễn phí")); len(ch) != 0 {
+			t.Fatalf("re-apply changed %+v", ch)
+		}
+		// Formatting noise is not a change.
+		if ch := apply(proc("1.001193", "<p>Đăng ký  khai sinh</p>", "Miễn&nbsp;phí")); len(ch) != 0 {
+			t.Fatalf("noise changed %+v", ch)
+		}
+		ch = apply(proc("1.001193", "Đăng ký khai sinh", "8.000 đồng"))
+		if len(ch) != 1 || ch[0].Kind != catalog.ChangeModified || ch[0].Version != 2 ||
+			len(ch[0].Fields) != 1 || ch[0].Fields[0].Field != "phi" || ch[0].Fields[0].New != "8.000 đồng" {
+			t.Fatalf("modification: %+v", ch)
+		}
+		cancelled := proc("1.000894", "Đăng ký kết hôn", "Miễn phí")
+		cancelled.Status = catalog.Cancelled
+		if ch := apply(cancelled); len(ch) != 1 || ch[0].Kind != catalog.ChangeCancelled {
+			t.Fatalf("cancel: %+v", ch)
+		}
+		pub, err := cs.PublishedProcedures(ctx)
+		if err != nil || len(pub) != 1 || pub[0].Code != "1.001193" || pub[0].Fee != "8.000 đồng" || pub[0].Version != 2 {
+			t.Fatalf("published = %+v, %v", pub, err)
+		}
+		if len(pub[0].Documents) != 1 || pub[0].Documents[0].Originals != 1 || pub[0].LegalBases[0] != "Luật Hộ tịch" {
+			t.Fatalf("json fields did not round-trip: %+v", pub[0])
+		}
+		p, err := cs.Procedure(ctx, "1.000894")
+		if err != nil || p.Status != catalog.Cancelled || p.CancelledAt == nil {
+			t.Fatalf("cancelled procedure: %+v, %v", p, err)
+		}
+		vs, err := db.ProcedureVersions(ctx, "1.001193")
+		if err != nil || len(vs) != 2 || vs[1].ChangeKind != "modified" || vs[1].ChangedFields[0].Field != "phi" {
+			t.Fatalf("versions = %+v, %v", vs, err)
+		}
+		if n, _ := cs.CountProcedures(ctx); n != 2 {
+			t.Fatalf("count = %d", n)
+		}
+		if _, err := cs.Procedure(ctx, "9.999999"); !errors.Is(err, catalog.ErrNotFound) {
+			t.Fatalf("unknown procedure: %v", err)
+		}
+	})
+}
