@@ -45,7 +45,7 @@ type dossierEventRow struct {
 	Note        string    `bun:"note"`
 	OccurredAt  time.Time `bun:"occurred_at"`
 	Result      string    `bun:"result"`
-	Payload     string    `bun:"payload,type:jsonb"`
+	Payload     string    `bun:"payload"`
 	ReceivedAt  time.Time `bun:"received_at"`
 }
 

@@ -97,7 +97,7 @@ CREATE TABLE dossier_events (
 	note TEXT NOT NULL DEFAULT '',
 	occurred_at {{ts}} NOT NULL,
 	result TEXT NOT NULL,
-	payload {{json}} NOT NULL,
+	payload TEXT NOT NULL,
 	received_at {{ts}} NOT NULL
 );
 CREATE INDEX dossier_events_dossier_idx ON dossier_events (dossier_code, occurred_at);`},

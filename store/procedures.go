@@ -57,7 +57,7 @@ type procedureVersionRow struct {
 	ContentHash   string                `bun:"content_hash"`
 	ChangeKind    string                `bun:"change_kind"`
 	ChangedFields []catalog.FieldChange `bun:"changed_fields,type:jsonb"`
-	Data          string                `bun:"data,type:jsonb"`
+	Data          string                `bun:"data"`
 	Source        string                `bun:"source"`
 	CreatedAt     time.Time             `bun:"created_at"`
 }

@@ -145,6 +145,9 @@ func TestApplyEventsOrderingAndIdempotency(t *testing.T) {
 		if err != nil || len(hist) != 5 {
 			t.Fatalf("history = %d events, %v; want 5", len(hist), err)
 		}
+		if string(hist[4].Payload) != `{"event_id":"e9"}` {
+			t.Fatalf("payload not stored as received: %s", hist[4].Payload)
+		}
 		if hist[0].ID != "e1" || hist[4].ID != "e9" {
 			t.Fatalf("history order: %s … %s", hist[0].ID, hist[4].ID)
 		}

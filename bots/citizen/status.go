@@ -1,0 +1,173 @@
+package citizen
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/dvcbot/dvcbot/core/dossier"
+	"github.com/dvcbot/dvcbot/core/i18n"
+	"github.com/dvcbot/dvcbot/core/message"
+	"github.com/dvcbot/dvcbot/core/rating"
+	"github.com/dvcbot/dvcbot/core/vntext"
+)
+
+// bareCode answers a message that is only a dossier code (no keyword).
+func (b *Bot) bareCode(tn *turn, text string) (message.Reply, bool) {
+	codes := vntext.ParseCodes(vntext.CleanCodeText(text), tn.now)
+	if len(codes) == 0 {
+		return message.Reply{}, false
+	}
+	switch codes[0].Kind {
+	case vntext.CodeNational:
+		return b.status(tn, text, false), true
+	case vntext.CodeMalformed:
+		// Only when it clearly starts like a national code: "dang ky 2024" is a search.
+		c := vntext.CleanCodeText(text)
+		if len(c) > 0 && (c[0] >= '0' && c[0] <= '9' || len(c) > 2 && c[1] >= '0' && c[1] <= '9') {
+			return b.status(tn, text, false), true
+		}
+	}
+	return message.Reply{}, false
+}
+
+// status answers DVC <code> (up to three codes).
+func (b *Bot) status(tn *turn, arg string, keyword bool) message.Reply {
+	cleaned := strings.TrimLeft(vntext.CleanCodeText(arg), " :#.-")
+	if strings.HasPrefix(cleaned, "DVC") { // "DVC000.00…" glued to the keyword
+		cleaned = strings.TrimLeft(cleaned[3:], " :#.-")
+	}
+	codes := vntext.ParseCodes(cleaned, tn.now)
+	if len(codes) == 0 {
+		return message.Reply{Text: b.t(tn, "status_usage")}
+	}
+	var parts []string
+	var choices []message.Choice
+	for _, c := range codes {
+		r := b.statusOne(tn, c)
+		parts = append(parts, r.Text)
+		choices = append(choices, r.Choices...)
+	}
+	out := message.Reply{Text: strings.Join(parts, "\n\n")}
+	if tn.caps.Buttons && len(codes) == 1 {
+		out.Choices = choices
+	}
+	return out
+}
+
+func (b *Bot) statusOne(tn *turn, c vntext.Code) message.Reply {
+	switch c.Kind {
+	case vntext.CodeProcedure:
+		tn.st.Query, tn.st.Offset = c.Value, 0
+		return message.Reply{Text: b.t(tn, "code_is_procedure", i18n.Data{"Code": c.Value})}
+	case vntext.CodeLocal:
+		return message.Reply{Text: b.t(tn, "code_local", i18n.Data{"Code": c.Value})}
+	case vntext.CodeMalformed:
+		return message.Reply{Text: b.t(tn, "code_malformed_"+string(c.Problem))}
+	case vntext.CodeNone:
+		return message.Reply{Text: b.t(tn, "status_usage")}
+	}
+	d, err := b.dossiers.Dossier(tn.ctx, c.Value)
+	if errors.Is(err, dossier.ErrNotFound) {
+		if c.ShortSeq {
+			return message.Reply{Text: b.t(tn, "code_short_seq", i18n.Data{"Code": c.Value})}
+		}
+		return message.Reply{Text: b.t(tn, "status_not_found", i18n.Data{"Code": c.Value})}
+	}
+	if err != nil {
+		b.log.Error("looking up dossier", "code", c.Value, "error", err)
+		return message.Reply{Text: b.t(tn, "error_generic")}
+	}
+	tn.st.Dossier = d.Code
+	return b.statusReply(tn, d)
+}
+
+// nextSteps maps a status to what the citizen does next.
+var nextSteps = map[dossier.Status]string{
+	dossier.MoiDangKy: "next_1", dossier.DaTiepNhan: "next_2", dossier.KhongTiepNhan: "next_3",
+	dossier.DangXuLy: "next_4", dossier.ChoBoSung: "next_5", dossier.ChoNghiaVuTaiChinh: "next_6",
+	dossier.DaRut: "next_7", dossier.DungXuLy: "next_8", dossier.DaXuLyXong: "next_9", dossier.DaTraKetQua: "next_10",
+}
+
+func (b *Bot) applicant(tn *turn, d dossier.Dossier) bool {
+	return d.IsApplicant(tn.in.Phone) || tn.isVerified(d.Code)
+}
+
+func (b *Bot) statusReply(tn *turn, d dossier.Dossier) message.Reply {
+	isApplicant := b.applicant(tn, d)
+	data := i18n.Data{
+		"Code": d.Code, "Procedure": d.ProcedureName, "Agency": d.Agency,
+		"Due": fmtDate(d.DueAt), "Received": fmtDate(d.ReceivedAt), "Finished": fmtDate(d.FinishedAt),
+	}
+	parts := map[string]string{"title": b.t(tn, "status_title", data), "procedure": b.t(tn, "status_procedure", data)}
+	if d.ApplicantName != "" {
+		name := dossier.MaskName(d.ApplicantName)
+		if isApplicant {
+			name = d.ApplicantName
+		}
+		parts["applicant"] = b.t(tn, "status_applicant", i18n.Data{"Name": name})
+	}
+	headlineID := "status_unknown"
+	if d.Status.Valid() {
+		headlineID = "status_" + strconv.Itoa(int(d.Status))
+	} else {
+		b.log.Warn("dossier in an unknown status", "code", d.Code, "status", int(d.Status))
+	}
+	headline := b.t(tn, headlineID, data)
+	switch tm, days := d.Timing(tn.now); tm {
+	case dossier.TimingOverdue:
+		headline += " " + b.t(tn, "timing_overdue", i18n.Data{"Days": days})
+	case dossier.TimingEarly:
+		headline += " " + b.t(tn, "timing_early", i18n.Data{"Days": days})
+	case dossier.TimingOnTime:
+		headline += " " + b.t(tn, "timing_on_time")
+	}
+	parts["status"] = b.t(tn, "status_line", i18n.Data{"Status": headline})
+	if d.ReceivedAt != nil {
+		parts["received"] = b.t(tn, "status_received", data)
+	}
+	if d.Note != "" && isApplicant {
+		parts["note"] = b.t(tn, "status_note", i18n.Data{"Note": d.Note})
+	}
+	if id, ok := nextSteps[d.Status]; ok {
+		parts["next"] = b.t(tn, "status_next", i18n.Data{"Next": b.t(tn, id, data)})
+	}
+	r := message.Reply{}
+	if !isApplicant && d.Note != "" && !tn.caps.Plain {
+		parts["verify"] = b.t(tn, "status_verify_hint")
+		if tn.caps.Buttons {
+			r.Choices = append(r.Choices, message.Choice{Label: b.t(tn, "btn_i_am_applicant"), Value: "XACMINH " + d.Code})
+		}
+	}
+	if d.Status.HasResult() {
+		if _, err := b.ratings.Rating(tn.ctx, d.Code); errors.Is(err, rating.ErrNotFound) {
+			if tn.caps.Buttons {
+				parts["invite"] = b.t(tn, "rate_invite")
+				r.Choices = append(r.Choices, b.levelChoices(tn, d.Code)...)
+			} else {
+				parts["invite"] = b.t(tn, "rate_invite_plain", data)
+			}
+		}
+	}
+	// An SMS is cut at its budget: the most useful lines go first there.
+	order := []string{"title", "procedure", "applicant", "status", "received", "note", "next", "verify", "invite"}
+	if tn.caps.Plain {
+		order = []string{"title", "status", "procedure", "applicant", "note", "invite", "next", "received"}
+	}
+	var lines []string
+	for _, k := range order {
+		if v, ok := parts[k]; ok {
+			lines = append(lines, v)
+		}
+	}
+	r.Text = strings.Join(lines, "\n")
+	return r
+}
+
+func (b *Bot) levelChoices(tn *turn, code string) []message.Choice {
+	var out []message.Choice
+	for _, l := range rating.Levels() {
+		out = append(out, message.Choice{Label: b.t(tn, "level_"+string(l)), Value: "DG " + code + " " + strconv.Itoa(l.Number())})
+	}
+	return out
+}

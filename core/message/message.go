@@ -1,0 +1,67 @@
+// Package message holds the channel-agnostic shapes of a conversation: what a
+// citizen sent, what the bot answers, and what a channel can display. Channels
+// translate wire formats to these; bots never see wire formats.
+package message
+
+import "time"
+
+// Channel names, used as session and dedupe keys.
+const (
+	WebChat  = "webchat"
+	SMS      = "sms"
+	Zalo     = "zalo"
+	Telegram = "telegram"
+	Terminal = "terminal"
+)
+
+// Inbound is one message from a user.
+type Inbound struct {
+	Channel   string
+	UserID    string // stable per channel: a cookie id, a phone, a Zalo or Telegram user id
+	Text      string
+	MessageID string // the platform's id; empty when the platform has none
+	Time      time.Time
+	// Phone is the sender's normalised phone number when the channel proves
+	// it (SMS: the MSISDN; Zalo: a shared number). It decides who the
+	// applicant of a dossier is.
+	Phone string
+	// Choice is set when the user pressed a button instead of typing.
+	Choice bool
+}
+
+// Choice is a button or quick reply.
+type Choice struct {
+	Label string `json:"label"`
+	Value string `json:"value"` // what comes back as Inbound.Text when pressed
+}
+
+// Reply is the bot's answer.
+type Reply struct {
+	Text    string   `json:"text"`
+	Choices []Choice `json:"choices,omitempty"`
+	// Hint is a short follow-up suggestion (an input placeholder on rich
+	// channels), e.g. "Nhập 1, 2 hoặc 3".
+	Hint string `json:"hint,omitempty"`
+}
+
+// Capabilities says what a channel can show.
+type Capabilities struct {
+	// Buttons: choices are shown as buttons; otherwise the text must stand alone.
+	Buttons bool
+	// Plain: SMS-like plain text with a segment budget.
+	Plain bool
+	// Accents: diacritics are kept in plain text (UCS-2 SMS); default off.
+	Accents bool
+	// MaxSegments is the SMS segment budget of one reply (Plain only).
+	MaxSegments int
+	// MaxChars splits or cuts long texts on rich channels (0 = no limit).
+	MaxChars int
+}
+
+// RichCaps is the capability set of the web chat, Zalo and Telegram.
+func RichCaps() Capabilities { return Capabilities{Buttons: true} }
+
+// SMSCaps returns the capability set of an SMS channel.
+func SMSCaps(maxSegments int, accents bool) Capabilities {
+	return Capabilities{Plain: true, Accents: accents, MaxSegments: maxSegments}
+}

@@ -1,0 +1,200 @@
+package search
+
+import (
+	"bufio"
+	"bytes"
+	_ "embed"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/dvcbot/dvcbot/core/vntext"
+)
+
+//go:embed data/synonyms.txt
+var synonymsFile []byte
+
+//go:embed data/stopwords.txt
+var stopwordsFile []byte
+
+// Analyzer turns text into index terms and queries into weighted terms:
+// folded syllables, syllable pairs as phrases, filler words dropped,
+// abbreviations expanded.
+type Analyzer struct {
+	stopWords   map[string]bool
+	stopPhrases [][]string
+	synonyms    map[string][][]string // folded key (words joined by space) → expansions
+	maxKeyLen   int
+}
+
+// NewAnalyzer loads the embedded word lists.
+func NewAnalyzer() (*Analyzer, error) {
+	a := &Analyzer{stopWords: map[string]bool{}, synonyms: map[string][][]string{}}
+	err := eachLine(stopwordsFile, func(l string) error {
+		w := strings.Fields(vntext.Fold(l))
+		if len(w) == 1 {
+			a.stopWords[w[0]] = true
+		} else {
+			a.stopPhrases = append(a.stopPhrases, w)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stopwords: %w", err)
+	}
+	sort.SliceStable(a.stopPhrases, func(i, j int) bool { return len(a.stopPhrases[i]) > len(a.stopPhrases[j]) })
+	err = eachLine(synonymsFile, func(l string) error {
+		key, rest, ok := strings.Cut(l, "=")
+		if !ok {
+			return fmt.Errorf("line %q has no '='", l)
+		}
+		k := strings.Fields(vntext.Fold(key))
+		if len(k) == 0 {
+			return fmt.Errorf("line %q has an empty key", l)
+		}
+		for _, e := range strings.Split(rest, "|") {
+			if ew := strings.Fields(vntext.Fold(e)); len(ew) > 0 {
+				a.synonyms[strings.Join(k, " ")] = append(a.synonyms[strings.Join(k, " ")], ew)
+			}
+		}
+		a.maxKeyLen = max(a.maxKeyLen, len(k))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("synonyms: %w", err)
+	}
+	return a, nil
+}
+
+func eachLine(b []byte, fn func(string) error) error {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		if err := fn(l); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// indexTerms returns a text's folded syllables followed by its syllable pairs.
+func (a *Analyzer) indexTerms(text string) []string {
+	words := vntext.FoldWords(text)
+	out := make([]string, 0, 2*len(words))
+	out = append(out, words...)
+	for i := 0; i+1 < len(words); i++ {
+		out = append(out, words[i]+" "+words[i+1])
+	}
+	return out
+}
+
+// Term is one weighted query term.
+type Term struct {
+	Text   string
+	Weight float64
+}
+
+// Query is an analysed query.
+type Query struct {
+	Terms    []Term
+	Codes    []string // procedure codes typed as such (1.001612)
+	Accented []string // words typed with diacritics, NFC lower case
+}
+
+var procedureCode = regexp.MustCompile(`^[0-9]\.[0-9]{6}$`)
+
+// Query analyses a user's query.
+func (a *Analyzer) Query(q string) Query {
+	var out Query
+	raw := vntext.Words(q)
+	for _, w := range raw {
+		if procedureCode.MatchString(w) {
+			out.Codes = append(out.Codes, w)
+		}
+		if vntext.HasDiacritics(w) {
+			out.Accented = append(out.Accented, w)
+		}
+	}
+	words := make([]string, len(raw))
+	for i, w := range raw {
+		words[i] = vntext.Fold(w)
+	}
+	words = a.dropFillers(words)
+	weights := map[string]float64{}
+	add := func(t string, w float64) {
+		if w > weights[t] {
+			weights[t] = w
+		}
+	}
+	addPhrase := func(ws []string, w float64) {
+		for _, x := range ws {
+			add(x, w)
+		}
+		for i := 0; i+1 < len(ws); i++ {
+			add(ws[i]+" "+ws[i+1], w*phraseBoost)
+		}
+	}
+	// Expand the longest synonym key at each position; keep the typed words too.
+	for i := 0; i < len(words); {
+		matched := 0
+		for n := min(a.maxKeyLen, len(words)-i); n > 0; n-- {
+			if exps, ok := a.synonyms[strings.Join(words[i:i+n], " ")]; ok {
+				for k, e := range exps {
+					addPhrase(e, 1/float64(k+1))
+				}
+				matched = n
+				break
+			}
+		}
+		if matched == 0 {
+			i++
+			continue
+		}
+		i += matched
+	}
+	addPhrase(words, 1)
+	for t, w := range weights {
+		out.Terms = append(out.Terms, Term{t, w})
+	}
+	sort.Slice(out.Terms, func(i, j int) bool { return out.Terms[i].Text < out.Terms[j].Text })
+	return out
+}
+
+// dropFillers removes filler phrases and words, unless nothing would remain.
+func (a *Analyzer) dropFillers(words []string) []string {
+	var out []string
+	for i := 0; i < len(words); {
+		skip := 0
+		for _, p := range a.stopPhrases {
+			if i+len(p) <= len(words) && equal(words[i:i+len(p)], p) {
+				skip = len(p)
+				break
+			}
+		}
+		if skip > 0 {
+			i += skip
+			continue
+		}
+		if !a.stopWords[words[i]] {
+			out = append(out, words[i])
+		}
+		i++
+	}
+	if len(out) == 0 {
+		return words
+	}
+	return out
+}
+
+func equal(a, b []string) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
