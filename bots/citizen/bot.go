@@ -143,7 +143,7 @@ func (b *Bot) Welcome(ctx context.Context, channel, user string, caps message.Ca
 		r.Choices = b.helpChoices(tn)
 	}
 	r.Hint = b.t(tn, "hint_start")
-	return r
+	return b.render(tn, r)
 }
 
 // Handle answers one inbound message. It never fails: problems are logged

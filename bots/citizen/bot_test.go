@@ -2,8 +2,6 @@ package citizen_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,12 +10,11 @@ import (
 	"time"
 
 	"github.com/dvcbot/dvcbot/bots/citizen"
-	"github.com/dvcbot/dvcbot/core/demo"
+	"github.com/dvcbot/dvcbot/bots/citizen/citizentest"
 	"github.com/dvcbot/dvcbot/core/dossier"
 	"github.com/dvcbot/dvcbot/core/i18n"
 	"github.com/dvcbot/dvcbot/core/message"
 	"github.com/dvcbot/dvcbot/core/rating"
-	"github.com/dvcbot/dvcbot/core/search"
 	"github.com/dvcbot/dvcbot/core/vntext"
 	"github.com/dvcbot/dvcbot/store"
 	"github.com/dvcbot/dvcbot/store/storetest"
@@ -35,26 +32,9 @@ type harness struct {
 
 func newHarness(t testing.TB, db *store.DB, opts ...citizen.Option) *harness {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := demo.Seed(ctx, db.Catalog(), db.Dossiers(), seedTime); err != nil {
-		t.Fatal(err)
-	}
-	procs, err := db.Catalog().PublishedProcedures(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	an, err := search.NewAnalyzer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := i18n.New()
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := &harness{t: t, db: db, now: seedTime.Add(time.Hour)}
-	opts = append([]citizen.Option{citizen.WithClock(func() time.Time { return h.now }),
-		citizen.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)
-	h.bot = citizen.New(db.Dossiers(), db.Catalog(), search.NewHolder(search.Build(procs, an)), db.Ratings(), db.Sessions(), tr, opts...)
+	opts = append([]citizen.Option{citizen.WithClock(func() time.Time { return h.now })}, opts...)
+	h.bot, _ = citizentest.New(t, db, seedTime, opts...)
 	return h
 }
 

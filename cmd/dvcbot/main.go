@@ -46,16 +46,19 @@ type env struct {
 type command struct {
 	name, args, summary string
 	run                 func(ctx context.Context, e env, cfg Config, args []string) error
+	// flags adds the command's own flags beside the configuration flags.
+	flags func(fs *flag.FlagSet)
 }
 
 func commands() []command {
 	return []command{
-		{"serve", "", "run the service: HTTP API, channels, web chat on DVCBOT_LISTEN", cmdServe},
-		{"migrate", "", "apply pending database migrations and exit", cmdMigrate},
-		{"import", "procedures FILE.jsonl", "load procedures from a JSONL file (idempotent; changes become new versions)", cmdImport},
-		{"version", "", "print the version", cmdVersion},
-		{"health", "", "exit 0 if the local service answers /healthz (container HEALTHCHECK)", cmdHealth},
-		{"help", "[config]", "show this help, or the configuration table", nil},
+		{name: "serve", args: "", summary: "run the service: HTTP API, channels, web chat on DVCBOT_LISTEN", run: cmdServe},
+		{name: "migrate", args: "", summary: "apply pending database migrations and exit", run: cmdMigrate},
+		newChatCommand(),
+		{name: "import", args: "procedures FILE.jsonl", summary: "load procedures from a JSONL file (idempotent; changes become new versions)", run: cmdImport},
+		{name: "version", args: "", summary: "print the version", run: cmdVersion},
+		{name: "health", args: "", summary: "exit 0 if the local service answers /healthz (container HEALTHCHECK)", run: cmdHealth},
+		{name: "help", args: "[config]", summary: "show this help, or the configuration table", run: nil},
 	}
 }
 
@@ -80,6 +83,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		fs := flag.NewFlagSet("dvcbot "+name, flag.ContinueOnError)
 		fs.SetOutput(stderr)
+		if c.flags != nil {
+			c.flags(fs)
+		}
 		cfg, cmdArgs, err := LoadConfig(fs, rest, getenv)
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,9 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/dvcbot/dvcbot/bots/citizen"
+	"github.com/dvcbot/dvcbot/channels"
+	"github.com/dvcbot/dvcbot/channels/webchat"
 	"github.com/dvcbot/dvcbot/core/demo"
 	"github.com/dvcbot/dvcbot/core/dossier"
 	"github.com/dvcbot/dvcbot/core/httpx"
+	"github.com/dvcbot/dvcbot/core/i18n"
+	"github.com/dvcbot/dvcbot/core/search"
 	"github.com/dvcbot/dvcbot/store"
 )
 
@@ -27,7 +33,46 @@ type app struct {
 	db      *store.DB
 	reg     *prometheus.Registry
 	mux     *http.ServeMux
+	tr      *i18n.Catalog
+	search  *search.Holder
+	bot     *citizen.Bot
 	closers []func()
+}
+
+// wireConversations builds the search index, the citizen bot and the channels.
+func (a *app) wireConversations(ctx context.Context) error {
+	tr, err := i18n.New()
+	if err != nil {
+		return err
+	}
+	a.tr = tr
+	holder, err := buildSearch(ctx, a.db)
+	if err != nil {
+		return err
+	}
+	a.search = holder
+	a.bot = citizen.New(a.db.Dossiers(), a.db.Catalog(), holder, a.db.Ratings(), a.db.Sessions(), tr,
+		citizen.WithLogger(a.log), citizen.WithRateLimit(a.cfg.RateLimit), citizen.WithMaxLen(a.cfg.MaxMessageLen))
+	for _, ch := range []channels.Channel{
+		webchat.New(a.bot, tr, webchat.WithOrigins(a.cfg.WebOrigins), webchat.WithLogger(a.log), webchat.WithMetrics(a.reg)),
+	} {
+		ch.Register(a.mux)
+		a.log.Info("channel enabled", "channel", ch.Name())
+	}
+	return nil
+}
+
+// buildSearch indexes the published catalogue.
+func buildSearch(ctx context.Context, db *store.DB) (*search.Holder, error) {
+	an, err := search.NewAnalyzer()
+	if err != nil {
+		return nil, err
+	}
+	procs, err := db.Catalog().PublishedProcedures(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return search.NewHolder(search.Build(procs, an)), nil
 }
 
 // openStore opens and migrates the configured database.
@@ -47,6 +92,21 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.DB, er
 	return db, nil
 }
 
+// seedDemo loads the demo data into an empty database when DVCBOT_DEMO is on.
+func seedDemo(ctx context.Context, cfg Config, db *store.DB, log *slog.Logger) error {
+	if !cfg.Demo {
+		return nil
+	}
+	seeded, err := demo.Seed(ctx, db.Catalog(), db.Dossiers(), time.Now())
+	if err != nil {
+		return fmt.Errorf("loading demo data: %w", err)
+	}
+	if seeded {
+		log.Info("empty database: demo catalogue and dossiers loaded", "demo_phone", demo.ApplicantPhone)
+	}
+	return nil
+}
+
 func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	db, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -56,15 +116,13 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	a.closers = append(a.closers, func() { db.Close() })
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	if cfg.Demo {
-		seeded, err := demo.Seed(ctx, db.Catalog(), db.Dossiers(), time.Now())
-		if err != nil {
-			a.Close()
-			return nil, fmt.Errorf("loading demo data: %w", err)
-		}
-		if seeded {
-			log.Info("empty database: demo catalogue and dossiers loaded", "demo_phone", demo.ApplicantPhone)
-		}
+	if err := seedDemo(ctx, cfg, db, log); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.wireConversations(ctx); err != nil {
+		a.Close()
+		return nil, err
 	}
 	if cfg.DossierSecret == "" {
 		log.Warn("DVCBOT_DOSSIER_SECRET is not set: POST /api/v1/dossiers answers 503")
@@ -128,8 +186,15 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
-// Unwrap lets http.ResponseController reach the hijacker (websockets).
+// Unwrap lets http.ResponseController reach the underlying writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Hijack hands the connection to the websocket upgrader, which asserts
+// http.Hijacker directly.
+func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	s.status = http.StatusSwitchingProtocols
+	return http.NewResponseController(s.ResponseWriter).Hijack()
+}
 
 // Close releases what the app opened, in reverse order.
 func (a *app) Close() {
