@@ -36,8 +36,8 @@ const (
 var fieldWeight = [numFields]float64{fName: 4, fField: 1.2, fAgency: 0.8, fResult: 1, fDocuments: 0.35}
 
 const (
-	k1         = 1.2
-	b          = 0.75
+	k1          = 1.2
+	b           = 0.75
 	phraseBoost = 1.5 // a syllable pair counts this much more than its syllables
 )
 
@@ -47,9 +47,9 @@ type posting struct {
 }
 
 type doc struct {
-	hit   Hit
-	lens  [numFields]uint16
-	name  string // NFC lower-case name, for the exact-diacritics bonus
+	hit  Hit
+	lens [numFields]uint16
+	name string // NFC lower-case name, for the exact-diacritics bonus
 }
 
 // Index is an immutable search index; build a new one to change it.
