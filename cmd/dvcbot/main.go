@@ -55,6 +55,7 @@ func commands() []command {
 		{name: "serve", args: "", summary: "run the service: HTTP API, channels, web chat on DVCBOT_LISTEN", run: cmdServe},
 		{name: "migrate", args: "", summary: "apply pending database migrations and exit", run: cmdMigrate},
 		newChatCommand(),
+		newSearchCommand(),
 		{name: "import", args: "procedures FILE.jsonl", summary: "load procedures from a JSONL file (idempotent; changes become new versions)", run: cmdImport},
 		{name: "version", args: "", summary: "print the version", run: cmdVersion},
 		{name: "health", args: "", summary: "exit 0 if the local service answers /healthz (container HEALTHCHECK)", run: cmdHealth},

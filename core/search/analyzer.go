@@ -5,6 +5,7 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -81,9 +82,33 @@ func eachLine(b []byte, fn func(string) error) error {
 	return sc.Err()
 }
 
+// foldWords folds a text's words and writes numbers without leading zeros
+// ("mức độ 02" and "muc 2" meet).
+func foldWords(text string) []string {
+	words := vntext.FoldWords(text)
+	for i, w := range words {
+		if len(w) > 1 && w[0] == '0' && isDigits(w) {
+			words[i] = strings.TrimLeft(w, "0")
+			if words[i] == "" {
+				words[i] = "0"
+			}
+		}
+	}
+	return words
+}
+
+func isDigits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // indexTerms returns a text's folded syllables followed by its syllable pairs.
 func (a *Analyzer) indexTerms(text string) []string {
-	words := vntext.FoldWords(text)
+	words := foldWords(text)
 	out := make([]string, 0, 2*len(words))
 	out = append(out, words...)
 	for i := 0; i+1 < len(words); i++ {
@@ -100,51 +125,82 @@ type Term struct {
 
 // Query is an analysed query.
 type Query struct {
-	Terms    []Term
-	Codes    []string // procedure codes typed as such (1.001612)
-	Accented []string // words typed with diacritics, NFC lower case
+	Terms []Term
+	Codes []string // procedure codes typed as such (1.001612)
 }
 
 var procedureCode = regexp.MustCompile(`^[0-9]\.[0-9]{6}$`)
 
-// Query analyses a user's query.
-func (a *Analyzer) Query(q string) Query {
+// Query analyses a query without typo correction (tests, tools).
+func (a *Analyzer) Query(q string) Query { return a.analyze(q, nil) }
+
+// analyze turns a query into weighted terms: folded syllables and pairs,
+// fillers dropped, abbreviations expanded, typos corrected by correct (which
+// may be nil), and exact-diacritics terms for the words typed with accents.
+func (a *Analyzer) analyze(q string, correct func(string) (string, bool)) Query {
 	var out Query
 	raw := vntext.Words(q)
-	for _, w := range raw {
-		if procedureCode.MatchString(w) {
-			out.Codes = append(out.Codes, w)
-		}
-		if vntext.HasDiacritics(w) {
-			out.Accented = append(out.Accented, w)
-		}
-	}
-	words := make([]string, len(raw))
-	for i, w := range raw {
-		words[i] = vntext.Fold(w)
-	}
-	words = a.dropFillers(words)
 	weights := map[string]float64{}
 	add := func(t string, w float64) {
 		if w > weights[t] {
 			weights[t] = w
 		}
 	}
-	addPhrase := func(ws []string, w float64) {
-		for _, x := range ws {
-			add(x, w)
+	words := make([]string, 0, len(raw))
+	accented := map[string]bool{} // folded forms of the words typed with diacritics
+	typedAccents := false
+	for _, w := range raw {
+		typedAccents = typedAccents || vntext.HasDiacritics(w)
+	}
+	for _, w := range raw {
+		if procedureCode.MatchString(w) {
+			out.Codes = append(out.Codes, w)
+		}
+		// Whoever types diacritics types them all: every word of such a
+		// query also has an exact form.
+		if typedAccents {
+			add(accentPrefix+w, accentWeight)
+			accented[vntext.Fold(w)] = true
+		}
+	}
+	words = append(words, foldWords(strings.Join(raw, " "))...)
+	words = a.dropFillers(words)
+	// A word that is neither known nor an abbreviation may be a typo.
+	fixed := make([]float64, len(words))
+	for i, w := range words {
+		fixed[i] = 1
+		if correct == nil || a.stopWords[w] || a.synonyms[w] != nil {
+			continue
+		}
+		if c, ok := correct(w); ok {
+			words[i], fixed[i] = c, typoWeight
+		}
+	}
+	addPhrase := func(ws []string, ww []float64, w float64) {
+		for i, x := range ws {
+			add(x, w*ww[i])
 		}
 		for i := 0; i+1 < len(ws); i++ {
-			add(ws[i]+" "+ws[i+1], w*phraseBoost)
+			add(ws[i]+" "+ws[i+1], w*phraseBoost*min(ww[i], ww[i+1]))
 		}
+	}
+	ones := func(n int) []float64 {
+		o := make([]float64, n)
+		for i := range o {
+			o[i] = 1
+		}
+		return o
 	}
 	// Expand the longest synonym key at each position; keep the typed words too.
 	for i := 0; i < len(words); {
 		matched := 0
 		for n := min(a.maxKeyLen, len(words)-i); n > 0; n-- {
 			if exps, ok := a.synonyms[strings.Join(words[i:i+n], " ")]; ok {
+				// An abbreviation is one concept: its expansion should not
+				// outweigh the other words typed beside it.
 				for k, e := range exps {
-					addPhrase(e, 1/float64(k+1))
+					dilute := math.Sqrt(max(1, float64(len(e))/float64(n)))
+					addPhrase(e, ones(len(e)), 1/float64(k+1)/dilute)
 				}
 				matched = n
 				break
@@ -156,7 +212,14 @@ func (a *Analyzer) Query(q string) Query {
 		}
 		i += matched
 	}
-	addPhrase(words, 1)
+	// A word typed with diacritics matches its exact form fully (the accent
+	// term above) and its other-accent forms at a discount.
+	for i, w := range words {
+		if accented[w] {
+			fixed[i] *= accentDiscount
+		}
+	}
+	addPhrase(words, fixed, 1)
 	for t, w := range weights {
 		out.Terms = append(out.Terms, Term{t, w})
 	}

@@ -1,12 +1,16 @@
 // Package search is the in-process procedure search: an inverted index over
 // folded Vietnamese syllables and syllable pairs (phrases), ranked by a
-// field-weighted BM25 score.
+// field-weighted BM25 score, with abbreviations, filler words, one-typo
+// tolerance and a bonus for exact diacritics.
 package search
 
 import (
+	"cmp"
 	"math"
-	"sort"
+	"math/bits"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/dvcbot/dvcbot/core/catalog"
@@ -22,7 +26,7 @@ type Hit struct {
 	Score  float64 `json:"score"`
 }
 
-// field indexes, in weight order.
+// field indexes.
 const (
 	fName = iota
 	fField
@@ -36,90 +40,315 @@ const (
 var fieldWeight = [numFields]float64{fName: 4, fField: 1.2, fAgency: 0.8, fResult: 1, fDocuments: 0.35}
 
 const (
-	k1          = 1.2
-	b           = 0.75
-	phraseBoost = 1.5 // a syllable pair counts this much more than its syllables
+	k1 = 1.2
+	b  = 0.75
+	// phraseBoost: a syllable pair counts this much more than one syllable.
+	phraseBoost = 1.5
+	// accentWeight: an exact-diacritics match of a name syllable adds this much.
+	accentWeight = 0.6
+	// accentDiscount weighs the folded form of a word typed with diacritics.
+	accentDiscount = 0.5
+	// typoWeight discounts a syllable reached by correcting a typo.
+	typoWeight = 0.7
+	// maxQueryTerms is how many terms of a query are scored.
+	maxQueryTerms = 12
+	// shortList: posting lists up to this length are scanned first.
+	shortList = 1024
+	// maxDocTerms caps the indexed words of the documents field, which holds
+	// long legal text: the first words name the document.
+	maxDocTerms = 64
+	// accentPrefix marks index terms that keep their diacritics.
+	accentPrefix = "="
 )
 
+// posting is one (term, procedure) pair with its precomputed BM25F impact.
 type posting struct {
-	doc int32
-	tf  [numFields]uint16
-}
-
-type doc struct {
-	hit  Hit
-	lens [numFields]uint16
-	name string // NFC lower-case name, for the exact-diacritics bonus
+	doc    int32
+	impact float32
 }
 
 // Index is an immutable search index; build a new one to change it.
 type Index struct {
-	docs     []doc
-	postings map[string][]posting
-	avgLen   [numFields]float64
-	byCode   map[string]int32
-	an       *Analyzer
+	hits      []Hit
+	terms     map[string]int32 // term → id
+	post      [][]posting      // by term id, in doc order
+	maxImpact []float32        // by term id
+	byCode    map[string]int32
+	an        *Analyzer
+	typos     map[string][]string // a syllable with one letter deleted → syllables
+	vocab     map[string]int      // syllable → document frequency
+	accs      sync.Pool           // *accumulator
+}
+
+// Doc is what the index reads of a procedure.
+type Doc struct {
+	Code, Name, Field, Agency, Result string
+	Documents                         []string
+}
+
+// DocOf projects a procedure onto the indexed fields.
+func DocOf(p catalog.Procedure) Doc {
+	docs := make([]string, len(p.Documents))
+	for i, d := range p.Documents {
+		docs[i] = d.Name
+	}
+	return Doc{Code: p.Code, Name: p.Name, Field: p.Field, Agency: p.Agency, Result: p.Result, Documents: docs}
 }
 
 // Build indexes the published procedures among procs.
 func Build(procs []catalog.Procedure, an *Analyzer) *Index {
-	ix := &Index{postings: map[string][]posting{}, byCode: map[string]int32{}, an: an}
-	var total [numFields]float64
+	docs := make([]Doc, 0, len(procs))
 	for _, p := range procs {
-		if p.Status == catalog.Cancelled {
-			continue
+		if p.Status != catalog.Cancelled {
+			docs = append(docs, DocOf(p))
 		}
-		id := int32(len(ix.docs))
-		d := doc{hit: Hit{Code: p.Code, Name: p.Name, Field: p.Field, Agency: p.Agency}, name: strings.ToLower(vntext.NFC(p.Name))}
-		docs := make([]string, len(p.Documents))
-		for i, dd := range p.Documents {
-			docs[i] = dd.Name
+	}
+	return BuildDocs(docs, an)
+}
+
+// scanField calls fn with every index term of one field of d: folded
+// syllables, then (except for documents) adjacent pairs, numbers without
+// leading zeros. It returns the field's length in terms.
+func (d *Doc) scanField(f int, fn func(term []byte)) int {
+	switch f {
+	case fName:
+		return scanText(d.Name, f, 0, fn)
+	case fField:
+		return scanText(d.Field, f, 0, fn)
+	case fAgency:
+		return scanText(d.Agency, f, 0, fn)
+	case fResult:
+		return scanText(d.Result, f, 0, fn)
+	}
+	n := 0
+	for _, doc := range d.Documents {
+		if n >= maxDocTerms {
+			break
 		}
-		texts := [numFields]string{fName: p.Name, fField: p.Field, fAgency: p.Agency, fResult: p.Result, fDocuments: strings.Join(docs, " \n ")}
-		tfs := map[string]*[numFields]uint16{}
-		for f, text := range texts {
-			terms := an.indexTerms(text)
-			d.lens[f] = uint16(min(len(terms), math.MaxUint16))
-			total[f] += float64(d.lens[f])
-			for _, t := range terms {
-				tf := tfs[t]
-				if tf == nil {
-					tf = new([numFields]uint16)
-					tfs[t] = tf
-				}
-				if tf[f] < math.MaxUint16 {
-					tf[f]++
-				}
+		n = scanText(doc, f, n, fn)
+	}
+	return n
+}
+
+// scanText scans one text; n is the count so far (documents are capped).
+// Folding needs no NFC pass: combining marks of NFD text are dropped.
+func scanText(text string, f, n int, fn func(term []byte)) int {
+	var prev, pair []byte
+	vntext.ScanFolded(text, func(w []byte) bool {
+		if len(w) > 1 && w[0] == '0' && allDigits(w) {
+			for len(w) > 1 && w[0] == '0' {
+				w = w[1:]
 			}
 		}
-		for t, tf := range tfs {
-			ix.postings[t] = append(ix.postings[t], posting{doc: id, tf: *tf})
+		fn(w)
+		n++
+		if f != fDocuments {
+			if prev != nil {
+				pair = append(append(append(pair[:0], prev...), ' '), w...)
+				fn(pair)
+				n++
+			}
+			prev = append(prev[:0], w...)
 		}
-		ix.byCode[p.Code] = id
-		ix.docs = append(ix.docs, d)
-	}
-	for f := range total {
-		if len(ix.docs) > 0 {
-			ix.avgLen[f] = max(1, total[f]/float64(len(ix.docs)))
+		return f != fDocuments || n < maxDocTerms
+	})
+	return n
+}
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
 		}
 	}
+	return true
+}
+
+// BuildDocs indexes docs.
+func BuildDocs(docs []Doc, an *Analyzer) *Index {
+	ix := &Index{terms: map[string]int32{}, byCode: make(map[string]int32, len(docs)), an: an,
+		typos: map[string][]string{}, vocab: map[string]int{}, hits: make([]Hit, 0, len(docs))}
+	// BM25 normalises by the average field length: a first, cheap pass.
+	var avg [numFields]float64
+	for i := range docs {
+		for f := range numFields {
+			avg[f] += float64(docs[i].scanField(f, func([]byte) {}))
+		}
+	}
+	for f := range avg {
+		avg[f] = max(1, avg[f]/float64(max(1, len(docs))))
+	}
+	termID := func(t []byte) int32 {
+		if id, ok := ix.terms[string(t)]; ok {
+			return id
+		}
+		id := int32(len(ix.post))
+		ix.terms[string(t)] = id
+		ix.post = append(ix.post, nil)
+		return id
+	}
+	impacts := map[int32]float64{}
+	tf := map[int32]int{}
+	var accent []byte
+	for i := range docs {
+		d := &docs[i]
+		id := int32(len(ix.hits))
+		ix.byCode[d.Code] = id
+		ix.hits = append(ix.hits, Hit{Code: d.Code, Name: d.Name, Field: d.Field, Agency: d.Agency})
+		clear(impacts)
+		for f := range numFields {
+			clear(tf)
+			n := d.scanField(f, func(t []byte) { tf[termID(t)]++ })
+			if f == fName {
+				for _, w := range vntext.Words(d.Name) {
+					accent = append(append(accent[:0], accentPrefix...), w...)
+					tf[termID(accent)]++
+				}
+			}
+			norm := k1 * (1 - b + b*float64(n)/avg[f])
+			for t, c := range tf {
+				x := float64(c)
+				impacts[t] += fieldWeight[f] * x * (k1 + 1) / (x + norm)
+			}
+		}
+		for t, v := range impacts {
+			ix.post[t] = append(ix.post[t], posting{doc: id, impact: float32(v)})
+		}
+	}
+	ix.maxImpact = make([]float32, len(ix.post))
+	for id, ps := range ix.post {
+		for _, p := range ps {
+			ix.maxImpact[id] = max(ix.maxImpact[id], p.impact)
+		}
+	}
+	for t, id := range ix.terms {
+		if !strings.Contains(t, " ") && !strings.HasPrefix(t, accentPrefix) {
+			ix.vocab[t] = len(ix.post[id])
+		}
+	}
+	for w := range ix.vocab {
+		if len(w) < 4 {
+			continue
+		}
+		for _, d := range deletions(w) {
+			ix.typos[d] = append(ix.typos[d], w)
+		}
+	}
+	n := len(ix.hits)
+	ix.accs.New = func() any { return &accumulator{score: make([]float32, n)} }
 	return ix
 }
 
+// deletions lists w with one letter removed (ASCII: folded syllables).
+func deletions(w string) []string {
+	out := make([]string, 0, len(w))
+	for i := range len(w) {
+		out = append(out, w[:i]+w[i+1:])
+	}
+	return out
+}
+
+// correct returns the vocabulary syllable one edit away from w (insertion,
+// deletion, substitution or transposition), the most frequent one first.
+func (ix *Index) correct(w string) (string, bool) {
+	if len(w) < 4 || ix.vocab[w] > 0 || !isASCII(w) {
+		return "", false
+	}
+	// Prefer a swapped or mistyped letter (same length) to a missing or an
+	// extra one, then the more frequent syllable.
+	seen := map[string]bool{}
+	best, bestDF, bestSame := "", 0, false
+	consider := func(c string) {
+		if seen[c] || !editDistance1(w, c) {
+			return
+		}
+		seen[c] = true
+		same, df := len(c) == len(w), ix.vocab[c]
+		if bestDF == 0 || same && !bestSame || same == bestSame && (df > bestDF || df == bestDF && c < best) {
+			best, bestDF, bestSame = c, df, same
+		}
+	}
+	if ix.vocab[w] == 0 {
+		for _, c := range ix.typos[w] { // w lacks a letter
+			consider(c)
+		}
+	}
+	for _, d := range deletions(w) {
+		if ix.vocab[d] > 0 { // w has an extra letter
+			consider(d)
+		}
+		for _, c := range ix.typos[d] { // substitution or transposition
+			consider(c)
+		}
+	}
+	return best, bestDF > 0
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// editDistance1 reports whether a and b differ by one insertion, deletion,
+// substitution or adjacent transposition.
+func editDistance1(a, b string) bool {
+	if a == b {
+		return false
+	}
+	la, lb := len(a), len(b)
+	switch {
+	case la == lb:
+		i := 0
+		for i < la && a[i] == b[i] {
+			i++
+		}
+		if a[i+1:] == b[i+1:] {
+			return true // substitution
+		}
+		return i+1 < la && a[i] == b[i+1] && a[i+1] == b[i] && a[i+2:] == b[i+2:]
+	case la == lb+1:
+		a, b = b, a
+		la, lb = lb, la
+		fallthrough
+	case lb == la+1:
+		i := 0
+		for i < la && a[i] == b[i] {
+			i++
+		}
+		return a[i:] == b[i+1:]
+	}
+	return false
+}
+
 // Len is the number of indexed procedures.
-func (ix *Index) Len() int { return len(ix.docs) }
+func (ix *Index) Len() int { return len(ix.hits) }
+
+// Terms is the number of distinct index terms.
+func (ix *Index) Terms() int { return len(ix.post) }
+
+// accumulator holds per-procedure scores for one query.
+type accumulator struct {
+	score   []float32
+	touched []int32
+	cands   []int32
+	scratch []float32
+}
 
 // Search returns up to limit hits after skipping offset, best first.
 func (ix *Index) Search(query string, limit, offset int) []Hit {
-	if limit <= 0 || len(ix.docs) == 0 {
+	if limit <= 0 || offset < 0 || len(ix.hits) == 0 {
 		return nil
 	}
-	q := ix.an.Query(query)
+	q := ix.an.analyze(query, ix.correct)
 	if len(q.Codes) > 0 {
 		var out []Hit
 		for _, c := range q.Codes {
 			if id, ok := ix.byCode[c]; ok {
-				h := ix.docs[id].hit
+				h := ix.hits[id]
 				h.Score = 100
 				out = append(out, h)
 			}
@@ -128,50 +357,225 @@ func (ix *Index) Search(query string, limit, offset int) []Hit {
 			return page(out, limit, offset)
 		}
 	}
-	scores := make(map[int32]float64, 64)
-	n := float64(len(ix.docs))
-	for _, t := range q.Terms {
-		ps := ix.postings[t.Text]
-		if len(ps) == 0 {
-			continue
+	acc := ix.accs.Get().(*accumulator)
+	defer func() {
+		for _, d := range acc.touched {
+			acc.score[d] = 0
 		}
-		idf := math.Log(1 + (n-float64(len(ps))+0.5)/(float64(len(ps))+0.5))
-		for _, p := range ps {
-			d := &ix.docs[p.doc]
-			var s float64
-			for f := range numFields {
-				if p.tf[f] == 0 {
-					continue
-				}
-				tf := float64(p.tf[f])
-				norm := k1 * (1 - b + b*float64(d.lens[f])/ix.avgLen[f])
-				s += fieldWeight[f] * tf * (k1 + 1) / (tf + norm)
-			}
-			scores[p.doc] += t.Weight * idf * s
-		}
-	}
-	if len(scores) == 0 {
+		acc.touched = acc.touched[:0]
+		ix.accs.Put(acc)
+	}()
+	want := offset + limit
+	ix.accumulate(q.Terms, want, acc)
+	if len(acc.touched) == 0 || offset >= len(acc.touched) {
 		return nil
 	}
-	hits := make([]Hit, 0, len(scores))
-	for id, s := range scores {
-		d := &ix.docs[id]
-		for _, w := range q.Accented {
-			if strings.Contains(d.name, w) {
-				s *= 1.05 // typed with diacritics and they match exactly
+	top := topK(acc.touched, acc.score, ix.hits, want)
+	out := make([]Hit, 0, len(top))
+	for _, d := range top {
+		h := ix.hits[d]
+		h.Score = math.Round(float64(acc.score[d])*1000) / 1000
+		out = append(out, h)
+	}
+	return page(out, limit, offset)
+}
+
+// scoredTerms resolves a query's terms against the index: short lists (cheap,
+// and rare terms decide most) first, then by what a term can add, at most
+// maxQueryTerms of them. A long question's least informative terms are its
+// most common syllables: they cost most and change little.
+func (ix *Index) scoredTerms(terms []Term) []scoredTerm {
+	n := float64(len(ix.hits))
+	st := make([]scoredTerm, 0, len(terms))
+	for _, t := range terms {
+		tid, ok := ix.terms[t.Text]
+		if !ok {
+			continue
+		}
+		ps := ix.post[tid]
+		w := float32(t.Weight * math.Log(1+(n-float64(len(ps))+0.5)/(float64(len(ps))+0.5)))
+		st = append(st, scoredTerm{ps: ps, w: w, ub: w * ix.maxImpact[tid]})
+	}
+	slices.SortFunc(st, func(a, b scoredTerm) int { return cmp.Compare(b.ub, a.ub) })
+	st = st[:min(len(st), maxQueryTerms)]
+	short := func(t scoredTerm) bool { return len(t.ps) <= shortList }
+	slices.SortStableFunc(st, func(a, b scoredTerm) int {
+		switch {
+		case short(a) && !short(b):
+			return -1
+		case short(b) && !short(a):
+			return 1
+		}
+		return 0
+	})
+	return st
+}
+
+// scoredTerm is a query term resolved against the index.
+type scoredTerm struct {
+	ps []posting
+	w  float32 // weight × idf
+	ub float32 // the most this term can add to one document
+}
+
+// accumulate adds the query's term scores into acc, term at a time. Terms go
+// from the most to the least a document can gain from them; once no
+// procedure outside the candidates can reach the k-th best score with what
+// the remaining terms could add, those terms only update the candidates that
+// still can (by binary search in their doc-ordered postings) instead of
+// scanning long lists of common syllables. The top k is the same as a full
+// scan's.
+func (ix *Index) accumulate(terms []Term, k int, acc *accumulator) {
+	st := ix.scoredTerms(terms)
+	var remaining float32
+	for _, t := range st {
+		remaining += t.ub
+	}
+	restPostings := 0
+	for _, t := range st {
+		restPostings += len(t.ps)
+	}
+	var best float32
+	for i, t := range st {
+		remaining -= t.ub
+		for _, p := range t.ps {
+			s := acc.score[p.doc]
+			if s == 0 {
+				acc.touched = append(acc.touched, p.doc)
+			}
+			s += t.w * p.impact
+			acc.score[p.doc] = s
+			best = max(best, s)
+		}
+		restPostings -= len(t.ps)
+		// Computing the threshold costs a pass over the candidates: worth it
+		// only when the lists left to scan are longer.
+		if i == len(st)-1 || len(acc.touched) < k || remaining >= best || 2*len(acc.touched) > restPostings {
+			continue
+		}
+		theta := kthScore(acc.touched, acc.score, k, acc)
+		if theta <= remaining {
+			continue
+		}
+		// Only candidates that can still reach theta matter now; the set
+		// shrinks as the terms left can add less.
+		cands := acc.cands[:0]
+		for _, d := range acc.touched {
+			if acc.score[d]+remaining >= theta {
+				cands = append(cands, d)
 			}
 		}
-		h := d.hit
-		h.Score = math.Round(s*1000) / 1000
-		hits = append(hits, h)
-	}
-	sort.Slice(hits, func(i, j int) bool {
-		if hits[i].Score != hits[j].Score {
-			return hits[i].Score > hits[j].Score
+		slices.Sort(cands)
+		for _, r := range st[i+1:] {
+			addTerm(r, cands, acc.score)
+			remaining -= r.ub
+			if len(cands) > k {
+				theta = kthScore(cands, acc.score, k, acc)
+				kept := cands[:0]
+				for _, d := range cands {
+					if acc.score[d]+remaining >= theta {
+						kept = append(kept, d)
+					}
+				}
+				cands = kept
+			}
 		}
-		return hits[i].Code < hits[j].Code
-	})
-	return page(hits, limit, offset)
+		acc.cands = cands
+		return
+	}
+}
+
+// addTerm adds a term's impacts to the candidates (sorted by doc).
+func addTerm(r scoredTerm, cands []int32, score []float32) {
+	if len(cands)*bits.Len(uint(len(r.ps))) < len(r.ps) {
+		lo := 0 // few candidates: binary search each
+		for _, d := range cands {
+			j, found := slices.BinarySearchFunc(r.ps[lo:], d, func(p posting, d int32) int { return cmp.Compare(p.doc, d) })
+			lo += j
+			if found {
+				score[d] += r.w * r.ps[lo].impact
+			}
+		}
+		return
+	}
+	j := 0 // many: walk both doc-ordered lists
+	for _, p := range r.ps {
+		for j < len(cands) && cands[j] < p.doc {
+			j++
+		}
+		if j == len(cands) {
+			return
+		}
+		if cands[j] == p.doc {
+			score[p.doc] += r.w * p.impact
+		}
+	}
+}
+
+// kthScore returns the k-th highest score among docs.
+func kthScore(docs []int32, score []float32, k int, acc *accumulator) float32 {
+	buf := acc.scratch[:0]
+	for _, d := range docs {
+		buf = append(buf, score[d])
+	}
+	acc.scratch = buf
+	// Partial selection: the k-th largest.
+	lo, hi := 0, len(buf)-1
+	target := k - 1
+	for lo < hi {
+		pivot := buf[(lo+hi)/2]
+		i, j := lo, hi
+		for i <= j {
+			for buf[i] > pivot {
+				i++
+			}
+			for buf[j] < pivot {
+				j--
+			}
+			if i <= j {
+				buf[i], buf[j] = buf[j], buf[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case target <= j:
+			hi = j
+		case target >= i:
+			lo = i
+		default:
+			return buf[target]
+		}
+	}
+	return buf[target]
+}
+
+// topK returns the k best documents, by score then code.
+func topK(docs []int32, score []float32, hits []Hit, k int) []int32 {
+	better := func(a, b int32) int {
+		if c := cmp.Compare(score[b], score[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(hits[a].Code, hits[b].Code)
+	}
+	if len(docs) <= k {
+		out := slices.Clone(docs)
+		slices.SortFunc(out, better)
+		return out
+	}
+	// Keep the k best in a sorted slice; most candidates fail the first test.
+	top := make([]int32, 0, k+1)
+	for _, d := range docs {
+		if len(top) == k && better(d, top[k-1]) >= 0 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(top, d, better)
+		top = slices.Insert(top, i, d)
+		if len(top) > k {
+			top = top[:k]
+		}
+	}
+	return top
 }
 
 func page(h []Hit, limit, offset int) []Hit {
@@ -179,6 +583,15 @@ func page(h []Hit, limit, offset int) []Hit {
 		return nil
 	}
 	return h[offset:min(len(h), offset+limit)]
+}
+
+// Procedure returns the indexed hit for a code.
+func (ix *Index) Procedure(code string) (Hit, bool) {
+	id, ok := ix.byCode[code]
+	if !ok {
+		return Hit{}, false
+	}
+	return ix.hits[id], true
 }
 
 // Holder serves searches from the current index and swaps in a new one

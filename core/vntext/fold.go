@@ -244,3 +244,50 @@ func squeezeBlankLines(s string) string {
 func Clean(s string) string {
 	return NFC(squeezeBlankLines(StripHTML(s)))
 }
+
+// ScanFolded calls fn with each folded word of s (lower case, no diacritics,
+// đ→d), in order, until fn returns false. The slice is reused between calls:
+// copy it to keep it. It splits like Words (inner dots and slashes between
+// letters or digits stay: 1.001612) but allocates nothing per word, for
+// indexing large catalogues. s should be NFC (stored texts are).
+func ScanFolded(s string, fn func(word []byte) bool) {
+	buf := make([]byte, 0, 32)
+	var prevWord bool
+	for i := 0; i < len(s); {
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
+		i += size
+		switch {
+		case r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9'):
+			buf = append(buf, byte(r))
+		case r >= 'A' && r <= 'Z':
+			buf = append(buf, byte(r+'a'-'A'))
+		case r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+			buf = utf8.AppendRune(buf, foldRune(r))
+		case r >= utf8.RuneSelf && unicode.Is(unicode.Mn, r):
+			// a combining mark of NFD input: folding drops it
+		case (r == '.' || r == '/') && len(buf) > 0 && i < len(s) && isWordByte(lowerASCII(s[i])):
+			buf = append(buf, byte(r))
+		default:
+			if len(buf) > 0 {
+				if !fn(buf) {
+					return
+				}
+				buf = buf[:0]
+			}
+		}
+		prevWord = len(buf) > 0
+	}
+	if prevWord && len(buf) > 0 {
+		fn(buf)
+	}
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}

@@ -168,3 +168,21 @@ func FuzzCountSMS(f *testing.F) {
 		}
 	})
 }
+
+func TestScanFoldedMatchesFoldWords(t *testing.T) {
+	for _, s := range []string{
+		"Tìm: cấp lại CCCD, nhanh!", "thủ tục 1.001612.", norm.NFD.String("Hộ tịch Đà Nẵng"),
+		"Giấy phép lái xe hạng A1/B2", "  ", "ĐĂNG KÝ – KẾT HÔN (có yếu tố nước ngoài)", "a.b. c/",
+	} {
+		var got []string
+		ScanFolded(NFC(s), func(w []byte) bool { got = append(got, string(w)); return true })
+		if want := FoldWords(s); !reflect.DeepEqual(got, want) {
+			t.Errorf("ScanFolded(%q) = %q, FoldWords = %q", s, got, want)
+		}
+	}
+	n := 0
+	ScanFolded("mot hai ba bon", func([]byte) bool { n++; return n < 2 })
+	if n != 2 {
+		t.Errorf("stopping after 2 words scanned %d", n)
+	}
+}

@@ -1,0 +1,79 @@
+package search
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/dvcbot/dvcbot/bench/pgfts"
+	"github.com/dvcbot/dvcbot/core/catalog"
+	"github.com/dvcbot/dvcbot/store/storetest"
+)
+
+const (
+	evalPath   = "testdata/eval.jsonl"
+	corpusPath = "../../testdata/tthc/procedures.jsonl.gz"
+)
+
+// TestEval prints Recall@1, Recall@3 and MRR over the full corpus for every
+// query variant, for the in-process engine and, in the same run, the Postgres
+// full-text baseline (`go test ./core/search -run Eval -v`).
+func TestEval(t *testing.T) {
+	procs, err := catalog.ReadFile(corpusPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, err := NewAnalyzer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := Build(procs, an)
+	cases, err := ReadEval(evalPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := storetest.Postgres(t)
+	base, err := pgfts.Load(context.Background(), db.Bun(), procs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseCodes := func(q string) []string {
+		codes, err := base.Search(context.Background(), q, 10)
+		if err != nil {
+			t.Fatalf("baseline %q: %v", q, err)
+		}
+		return codes
+	}
+	var b strings.Builder
+	b.WriteString("| engine | variant | n | Recall@1 | Recall@3 | MRR |\n|---|---|---|---|---|---|\n")
+	for _, v := range Variants() {
+		m, misses := Evaluate(cases, v.Transform, ix.Codes)
+		PrintMetrics(&b, "dvcbot (in-process)", v.Name, m)
+		if os.Getenv("DVCBOT_EVAL_MISSES") != "" {
+			for _, c := range misses {
+				t.Logf("%s miss: %q → %v (want %v)", v.Name, v.Transform(c.Query), ix.Codes(v.Transform(c.Query)), c.Expected)
+			}
+		}
+		if v.Name == "accent-free" && m.Recall3 < 0.90 {
+			t.Errorf("Recall@3 on the accent-free form is %.3f, the target is 0.90", m.Recall3)
+		}
+	}
+	for _, v := range Variants() {
+		m, _ := Evaluate(cases, v.Transform, baseCodes)
+		PrintMetrics(&b, "Postgres FTS baseline", v.Name, m)
+	}
+	// Queries whose answers come from the source data, not from our labels.
+	var fromSource []EvalCase
+	for _, c := range cases {
+		if c.Label == "dataset" {
+			fromSource = append(fromSource, c)
+		}
+	}
+	fold := Variants()[1]
+	m, _ := Evaluate(fromSource, fold.Transform, ix.Codes)
+	PrintMetrics(&b, "dvcbot, source-labelled", fold.Name, m)
+	m, _ = Evaluate(fromSource, fold.Transform, baseCodes)
+	PrintMetrics(&b, "baseline, source-labelled", fold.Name, m)
+	t.Log("\n" + b.String())
+}
