@@ -197,6 +197,13 @@ CREATE TABLE channel_credentials (
 	version INTEGER NOT NULL DEFAULT 0,
 	updated_at {{ts}} NOT NULL
 );`},
+	{"catalogue version", `
+CREATE TABLE catalog_state (
+	id INTEGER PRIMARY KEY,
+	version BIGINT NOT NULL,
+	updated_at {{ts}}
+);
+INSERT INTO catalog_state (id, version) VALUES (1, 0)`},
 }
 
 func (db *DB) render(sqlText string) string {

@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/dvcbot/dvcbot/core/catalog"
+	"github.com/dvcbot/dvcbot/core/search"
 )
 
 type procedureRow struct {
@@ -109,13 +110,49 @@ func (db *DB) Catalog() catalog.Store { return catalogStore{db} }
 type catalogStore struct{ db *DB }
 
 type catalogTx struct {
-	tx bun.Tx
+	tx      bun.Tx
+	changed *bool
 }
 
+// CatalogTx runs fn in a transaction and bumps the catalogue version when fn
+// stored anything, so every replica's search index notices.
 func (s catalogStore) CatalogTx(ctx context.Context, fn func(context.Context, catalog.Tx) error) error {
 	return s.db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		return fn(ctx, catalogTx{tx})
+		changed := false
+		if err := fn(ctx, catalogTx{tx, &changed}); err != nil {
+			return err
+		}
+		if !changed {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE catalog_state SET version = version + 1, updated_at = ? WHERE id = 1", s.db.utcNow())
+		return err
 	})
+}
+
+// CatalogVersion changes whenever the catalogue does.
+func (db *DB) CatalogVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := db.bun.QueryRowContext(ctx, "SELECT version FROM catalog_state WHERE id = 1").Scan(&v); err != nil {
+		return 0, fmt.Errorf("reading the catalogue version: %w", err)
+	}
+	return v, nil
+}
+
+// SearchDocs returns the published procedures projected onto what the
+// search index reads (no steps, forms or legal texts: less memory).
+func (db *DB) SearchDocs(ctx context.Context) ([]search.Doc, error) {
+	var rows []procedureRow
+	err := db.bun.NewSelect().Model(&rows).Column("code", "name", "field", "agency", "result", "documents").
+		Where("status = ?", string(catalog.Published)).OrderExpr("code").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading procedures to index: %w", err)
+	}
+	out := make([]search.Doc, len(rows))
+	for i, r := range rows {
+		out[i] = search.DocOf(r.procedure())
+	}
+	return out, nil
 }
 
 func (t catalogTx) ProceduresByCode(ctx context.Context, codes []string) (map[string]catalog.Procedure, error) {
@@ -142,6 +179,7 @@ func (t catalogTx) SaveProcedure(ctx context.Context, p catalog.Procedure, ch ca
 	if _, err := q.Exec(ctx); err != nil {
 		return fmt.Errorf("saving procedure %s: %w", p.Code, err)
 	}
+	*t.changed = true
 	data, err := json.Marshal(row)
 	if err != nil {
 		return err

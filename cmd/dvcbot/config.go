@@ -22,6 +22,7 @@ type Config struct {
 	MaxMessageLen   int
 	RateLimit       int
 	WebOrigins      []string
+	SearchRefresh   time.Duration
 }
 
 // ConfigError names the variable (and flag) whose value is wrong.
@@ -113,6 +114,16 @@ func settings() []setting {
 					return errors.New("must be a number from 1 to 10000")
 				}
 				c.RateLimit = n
+				return nil
+			}},
+		{"DVCBOT_SEARCH_REFRESH", "search-refresh", "5s",
+			"how often serve checks the catalogue version and rebuilds the search index after an import or a sync (any replica's)",
+			func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 100*time.Millisecond || d > time.Hour {
+					return errors.New("must be a duration from 100ms to 1h, e.g. 5s")
+				}
+				c.SearchRefresh = d
 				return nil
 			}},
 		{"DVCBOT_WEB_ORIGINS", "web-origins", "",

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,8 +35,9 @@ type app struct {
 	reg     *prometheus.Registry
 	mux     *http.ServeMux
 	tr      *i18n.Catalog
-	search  *search.Holder
+	search  *search.Refresher
 	bot     *citizen.Bot
+	runners []func(context.Context) error
 	closers []func()
 }
 
@@ -46,11 +48,17 @@ func (a *app) wireConversations(ctx context.Context) error {
 		return err
 	}
 	a.tr = tr
-	holder, err := buildSearch(ctx, a.db)
+	an, err := search.NewAnalyzer()
 	if err != nil {
 		return err
 	}
-	a.search = holder
+	a.search, err = search.NewRefresher(ctx, a.db, an, a.cfg.SearchRefresh, a.log, a.reg)
+	if err != nil {
+		return err
+	}
+	a.runners = append(a.runners, a.search.Run)
+	holder := a.search.Holder()
+	search.NewAPI(holder, a.db.Catalog(), a.log).Register(a.mux)
 	a.bot = citizen.New(a.db.Dossiers(), a.db.Catalog(), holder, a.db.Ratings(), a.db.Sessions(), tr,
 		citizen.WithLogger(a.log), citizen.WithRateLimit(a.cfg.RateLimit), citizen.WithMaxLen(a.cfg.MaxMessageLen))
 	for _, ch := range []channels.Channel{
@@ -62,17 +70,17 @@ func (a *app) wireConversations(ctx context.Context) error {
 	return nil
 }
 
-// buildSearch indexes the published catalogue.
+// buildSearch indexes the published catalogue once (command-line tools).
 func buildSearch(ctx context.Context, db *store.DB) (*search.Holder, error) {
 	an, err := search.NewAnalyzer()
 	if err != nil {
 		return nil, err
 	}
-	procs, err := db.Catalog().PublishedProcedures(ctx)
+	docs, err := db.SearchDocs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return search.NewHolder(search.Build(procs, an)), nil
+	return search.NewHolder(search.BuildDocs(docs, an)), nil
 }
 
 // openStore opens and migrates the configured database.
@@ -227,6 +235,16 @@ func cmdServe(ctx context.Context, e env, cfg Config, args []string) error {
 	log.Info("dvcbot serving", "addr", ln.Addr().String(), "version", buildVersion(), "database", string(a.db.Dialect()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	bg, stopBG := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, run := range a.runners {
+		wg.Go(func() {
+			if err := run(bg); err != nil {
+				log.Error("background worker stopped", "error", err)
+			}
+		})
+	}
+	defer func() { stopBG(); wg.Wait() }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

@@ -1,4 +1,4 @@
-package search
+package search_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/dvcbot/dvcbot/bench/pgfts"
 	"github.com/dvcbot/dvcbot/core/catalog"
+	"github.com/dvcbot/dvcbot/core/search"
 	"github.com/dvcbot/dvcbot/store/storetest"
 )
 
@@ -24,12 +25,12 @@ func TestEval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	an, err := NewAnalyzer()
+	an, err := search.NewAnalyzer()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix := Build(procs, an)
-	cases, err := ReadEval(evalPath)
+	ix := search.Build(procs, an)
+	cases, err := search.ReadEval(evalPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,9 +48,9 @@ func TestEval(t *testing.T) {
 	}
 	var b strings.Builder
 	b.WriteString("| engine | variant | n | Recall@1 | Recall@3 | MRR |\n|---|---|---|---|---|---|\n")
-	for _, v := range Variants() {
-		m, misses := Evaluate(cases, v.Transform, ix.Codes)
-		PrintMetrics(&b, "dvcbot (in-process)", v.Name, m)
+	for _, v := range search.Variants() {
+		m, misses := search.Evaluate(cases, v.Transform, ix.Codes)
+		search.PrintMetrics(&b, "dvcbot (in-process)", v.Name, m)
 		if os.Getenv("DVCBOT_EVAL_MISSES") != "" {
 			for _, c := range misses {
 				t.Logf("%s miss: %q → %v (want %v)", v.Name, v.Transform(c.Query), ix.Codes(v.Transform(c.Query)), c.Expected)
@@ -59,21 +60,21 @@ func TestEval(t *testing.T) {
 			t.Errorf("Recall@3 on the accent-free form is %.3f, the target is 0.90", m.Recall3)
 		}
 	}
-	for _, v := range Variants() {
-		m, _ := Evaluate(cases, v.Transform, baseCodes)
-		PrintMetrics(&b, "Postgres FTS baseline", v.Name, m)
+	for _, v := range search.Variants() {
+		m, _ := search.Evaluate(cases, v.Transform, baseCodes)
+		search.PrintMetrics(&b, "Postgres FTS baseline", v.Name, m)
 	}
 	// Queries whose answers come from the source data, not from our labels.
-	var fromSource []EvalCase
+	var fromSource []search.EvalCase
 	for _, c := range cases {
 		if c.Label == "dataset" {
 			fromSource = append(fromSource, c)
 		}
 	}
-	fold := Variants()[1]
-	m, _ := Evaluate(fromSource, fold.Transform, ix.Codes)
-	PrintMetrics(&b, "dvcbot, source-labelled", fold.Name, m)
-	m, _ = Evaluate(fromSource, fold.Transform, baseCodes)
-	PrintMetrics(&b, "baseline, source-labelled", fold.Name, m)
+	fold := search.Variants()[1]
+	m, _ := search.Evaluate(fromSource, fold.Transform, ix.Codes)
+	search.PrintMetrics(&b, "dvcbot, source-labelled", fold.Name, m)
+	m, _ = search.Evaluate(fromSource, fold.Transform, baseCodes)
+	search.PrintMetrics(&b, "baseline, source-labelled", fold.Name, m)
 	t.Log("\n" + b.String())
 }
