@@ -13,7 +13,8 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -46,12 +47,16 @@ func IsPostgresURL(u string) bool {
 func Open(ctx context.Context, url string) (*DB, error) {
 	var db *DB
 	if IsPostgresURL(url) {
-		sqldb, err := sql.Open("pgx", url)
+		cfg, err := pgx.ParseConfig(url)
 		if err != nil {
-			return nil, fmt.Errorf("opening postgres: %w", err)
+			return nil, fmt.Errorf("DVCBOT_DATABASE_URL: %w", err)
 		}
-		sqldb.SetMaxOpenConns(20)
-		sqldb.SetMaxIdleConns(20)
+		// bun writes the arguments into the SQL text, so every statement is
+		// new: the simple protocol saves pgx a prepare round trip per query.
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+		sqldb := stdlib.OpenDB(*cfg)
+		sqldb.SetMaxOpenConns(32)
+		sqldb.SetMaxIdleConns(32)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)
 		db = &DB{bun: bun.NewDB(sqldb, pgdialect.New()), dialect: Postgres}
 	} else {

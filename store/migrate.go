@@ -204,6 +204,11 @@ CREATE TABLE catalog_state (
 	updated_at {{ts}}
 );
 INSERT INTO catalog_state (id, version) VALUES (1, 0)`},
+	{"sms opt-outs", `
+CREATE TABLE sms_optouts (
+	phone TEXT PRIMARY KEY,
+	created_at {{ts}} NOT NULL
+)`},
 }
 
 func (db *DB) render(sqlText string) string {

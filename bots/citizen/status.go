@@ -139,14 +139,14 @@ func (b *Bot) statusReply(tn *turn, d dossier.Dossier) message.Reply {
 			r.Choices = append(r.Choices, message.Choice{Label: b.t(tn, "btn_i_am_applicant"), Value: "XACMINH " + d.Code})
 		}
 	}
+	// Invite a rating once there is a result (a rating may be changed for
+	// seven days, so the invitation stands even after a first one).
 	if d.Status.HasResult() {
-		if _, err := b.ratings.Rating(tn.ctx, d.Code); errors.Is(err, rating.ErrNotFound) {
-			if tn.caps.Buttons {
-				parts["invite"] = b.t(tn, "rate_invite")
-				r.Choices = append(r.Choices, b.levelChoices(tn, d.Code)...)
-			} else {
-				parts["invite"] = b.t(tn, "rate_invite_plain", data)
-			}
+		if tn.caps.Buttons {
+			parts["invite"] = b.t(tn, "rate_invite")
+			r.Choices = append(r.Choices, b.levelChoices(tn, d.Code)...)
+		} else {
+			parts["invite"] = b.t(tn, "rate_invite_plain", data)
 		}
 	}
 	// An SMS is cut at its budget: the most useful lines go first there.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +25,17 @@ type Config struct {
 	RateLimit       int
 	WebOrigins      []string
 	SearchRefresh   time.Duration
+	PublicURL       string
+
+	SMSKey         string
+	SMSAllowCIDRs  []netip.Prefix
+	SMSSecret      string
+	SMSAccents     bool
+	SMSMaxSegments int
+	SMSShortcode   string
+	SMSSendURL     *url.URL
+	SMSSendKind    string
+	OutboxAttempts int
 }
 
 // ConfigError names the variable (and flag) whose value is wrong.
@@ -126,6 +139,108 @@ func settings() []setting {
 				c.SearchRefresh = d
 				return nil
 			}},
+		{"DVCBOT_PUBLIC_URL", "public-url", "",
+			"the service's address as gateways and platforms reach it (SMS delivery reports, Telegram webhook); empty: http://127.0.0.1:<port of DVCBOT_LISTEN>",
+			func(c *Config, v string) error {
+				if v == "" {
+					c.PublicURL = ""
+					return nil
+				}
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return errors.New("must be an http(s) URL such as https://dvc.example.gov.vn")
+				}
+				c.PublicURL = strings.TrimRight(v, "/")
+				return nil
+			}},
+		{"DVCBOT_SMS_KEY", "sms-key", "", "secret `key` parameter Kannel must send on /channels/sms/kannel and /channels/sms/dlr (compared in constant time)",
+			func(c *Config, v string) error {
+				if v != "" && len(v) < 12 {
+					return errors.New("must be at least 12 characters")
+				}
+				c.SMSKey = v
+				return nil
+			}},
+		{"DVCBOT_SMS_ALLOW_CIDRS", "sms-allow-cidrs", "127.0.0.1/32,::1/128",
+			"comma-separated networks Kannel may call from; with DVCBOT_SMS_KEY both must hold; empty: the key alone decides",
+			func(c *Config, v string) error {
+				c.SMSAllowCIDRs = nil
+				for _, p := range strings.Split(v, ",") {
+					if p = strings.TrimSpace(p); p == "" {
+						continue
+					}
+					pre, err := netip.ParsePrefix(p)
+					if err != nil {
+						return fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8", p)
+					}
+					c.SMSAllowCIDRs = append(c.SMSAllowCIDRs, pre)
+				}
+				return nil
+			}},
+		{"DVCBOT_SMS_SECRET", "sms-secret", "", "HMAC key of the generic SMS gateway (POST /channels/sms/generic and outbound requests); empty disables it",
+			func(c *Config, v string) error {
+				if v != "" && len(v) < 16 {
+					return errors.New("must be at least 16 characters")
+				}
+				c.SMSSecret = v
+				return nil
+			}},
+		{"DVCBOT_SMS_ACCENTS", "sms-accents", "false", "keep Vietnamese diacritics in SMS (UCS-2, 67 characters a segment) instead of accent-free GSM-7",
+			func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return errors.New("must be true or false")
+				}
+				c.SMSAccents = b
+				return nil
+			}},
+		{"DVCBOT_SMS_MAX_SEGMENTS", "sms-max-segments", "2", "most segments one SMS reply may use; longer replies end with a pointer to THEM",
+			func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 6 {
+					return errors.New("must be a number from 1 to 6")
+				}
+				c.SMSMaxSegments = n
+				return nil
+			}},
+		{"DVCBOT_SMS_SHORTCODE", "sms-shortcode", "8188", "the shortcode: sender address of outbound SMS",
+			func(c *Config, v string) error {
+				if v == "" || len(v) > 16 {
+					return errors.New("must be 1 to 16 characters")
+				}
+				c.SMSShortcode = v
+				return nil
+			}},
+		{"DVCBOT_SMS_SEND_URL", "sms-send-url", "", "outbound SMS gateway: Kannel sendsms (http://user:pass@127.0.0.1:13013/cgi-bin/sendsms) or a generic JSON endpoint; empty: no proactive SMS",
+			func(c *Config, v string) error {
+				c.SMSSendURL = nil
+				if v == "" {
+					return nil
+				}
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return errors.New("must be an http(s) URL")
+				}
+				c.SMSSendURL = u
+				return nil
+			}},
+		{"DVCBOT_SMS_SEND_KIND", "sms-send-kind", "kannel", "kannel or generic: how DVCBOT_SMS_SEND_URL is spoken to",
+			func(c *Config, v string) error {
+				if v != "kannel" && v != "generic" {
+					return errors.New("must be kannel or generic")
+				}
+				c.SMSSendKind = v
+				return nil
+			}},
+		{"DVCBOT_OUTBOX_MAX_ATTEMPTS", "outbox-max-attempts", "8", "delivery attempts of an alert or SMS before it is marked failed",
+			func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 50 {
+					return errors.New("must be a number from 1 to 50")
+				}
+				c.OutboxAttempts = n
+				return nil
+			}},
 		{"DVCBOT_WEB_ORIGINS", "web-origins", "",
 			"comma-separated origins allowed to open the web chat websocket (e.g. https://dvc.danang.gov.vn); empty allows same-origin only",
 			func(c *Config, v string) error {
@@ -143,6 +258,15 @@ func settings() []setting {
 				return nil
 			}},
 	}
+}
+
+// publicURL is DVCBOT_PUBLIC_URL or the local address of DVCBOT_LISTEN.
+func (c Config) publicURL() string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	_, port, _ := net.SplitHostPort(c.Listen)
+	return "http://127.0.0.1:" + port
 }
 
 // LoadConfig reads flags from args, falling back to the environment and

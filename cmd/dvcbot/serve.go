@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -18,11 +19,13 @@ import (
 
 	"github.com/dvcbot/dvcbot/bots/citizen"
 	"github.com/dvcbot/dvcbot/channels"
+	"github.com/dvcbot/dvcbot/channels/sms"
 	"github.com/dvcbot/dvcbot/channels/webchat"
 	"github.com/dvcbot/dvcbot/core/demo"
 	"github.com/dvcbot/dvcbot/core/dossier"
 	"github.com/dvcbot/dvcbot/core/httpx"
 	"github.com/dvcbot/dvcbot/core/i18n"
+	"github.com/dvcbot/dvcbot/core/notify"
 	"github.com/dvcbot/dvcbot/core/search"
 	"github.com/dvcbot/dvcbot/store"
 )
@@ -61,12 +64,36 @@ func (a *app) wireConversations(ctx context.Context) error {
 	search.NewAPI(holder, a.db.Catalog(), a.log).Register(a.mux)
 	a.bot = citizen.New(a.db.Dossiers(), a.db.Catalog(), holder, a.db.Ratings(), a.db.Sessions(), tr,
 		citizen.WithLogger(a.log), citizen.WithRateLimit(a.cfg.RateLimit), citizen.WithMaxLen(a.cfg.MaxMessageLen))
+	smsCfg := sms.Config{Key: a.cfg.SMSKey, AllowCIDRs: a.cfg.SMSAllowCIDRs, Secret: a.cfg.SMSSecret,
+		Accents: a.cfg.SMSAccents, MaxSegments: a.cfg.SMSMaxSegments}
 	for _, ch := range []channels.Channel{
 		webchat.New(a.bot, tr, webchat.WithOrigins(a.cfg.WebOrigins), webchat.WithLogger(a.log), webchat.WithMetrics(a.reg)),
+		sms.New(smsCfg, a.bot, a.db.Inbox(), a.db.SMSOptOuts(), a.db.Outbox(), tr, sms.WithLogger(a.log), sms.WithMetrics(a.reg)),
 	} {
 		ch.Register(a.mux)
 		a.log.Info("channel enabled", "channel", ch.Name())
 	}
+	return a.wireOutbox()
+}
+
+// wireOutbox starts the delivery workers for the configured senders.
+func (a *app) wireOutbox() error {
+	var senders []notify.Sender
+	if a.cfg.SMSSendURL != nil {
+		dlr := a.cfg.publicURL() + "/channels/sms/dlr"
+		if a.cfg.SMSKey != "" {
+			dlr += "?key=" + url.QueryEscape(a.cfg.SMSKey)
+		}
+		senders = append(senders, sms.NewSender(sms.SenderConfig{URL: a.cfg.SMSSendURL, Kind: a.cfg.SMSSendKind,
+			Shortcode: a.cfg.SMSShortcode, Secret: a.cfg.SMSSecret, DLRURL: dlr, Accents: a.cfg.SMSAccents,
+			MaxSegments: a.cfg.SMSMaxSegments}, a.db.SMSOptOuts(), nil))
+	}
+	if len(senders) == 0 {
+		return nil
+	}
+	w := notify.NewWorker(a.db.Outbox(), senders, notify.WithMaxAttempts(a.cfg.OutboxAttempts),
+		notify.WithWorkerLogger(a.log), notify.WithWorkerMetrics(a.reg))
+	a.runners = append(a.runners, w.Run)
 	return nil
 }
 

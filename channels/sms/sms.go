@@ -1,0 +1,214 @@
+// Package sms is the shortcode channel (8188): MO messages from Kannel's
+// smsbox (GET or POST, answered with the reply as the HTTP body) or from a
+// generic HMAC-signed JSON gateway, delivery reports, and the outbound MT
+// sender (Kannel sendsms or the generic gateway) the outbox uses.
+package sms
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dvcbot/dvcbot/channels"
+	"github.com/dvcbot/dvcbot/core/i18n"
+	"github.com/dvcbot/dvcbot/core/inbox"
+	"github.com/dvcbot/dvcbot/core/message"
+	"github.com/dvcbot/dvcbot/core/notify"
+	"github.com/dvcbot/dvcbot/core/phone"
+	"github.com/dvcbot/dvcbot/core/vntext"
+)
+
+// OptOuts remembers the phones that refused proactive messages.
+type OptOuts interface {
+	SetOptOut(ctx context.Context, phone string, out bool) error
+	OptedOut(ctx context.Context, phone string) (bool, error)
+}
+
+// Config is the channel's configuration.
+type Config struct {
+	Key         string         // DVCBOT_SMS_KEY: the secret "key" parameter Kannel sends
+	AllowCIDRs  []netip.Prefix // DVCBOT_SMS_ALLOW_CIDRS: where Kannel may call from
+	Secret      string         // DVCBOT_SMS_SECRET: HMAC key of the generic gateway
+	Accents     bool           // DVCBOT_SMS_ACCENTS
+	MaxSegments int            // DVCBOT_SMS_MAX_SEGMENTS
+}
+
+// Channel serves the SMS routes.
+type Channel struct {
+	cfg      Config
+	bot      channels.Bot
+	inbox    inbox.Store
+	optouts  OptOuts
+	outbox   notify.Outbox
+	tr       *i18n.Catalog
+	log      *slog.Logger
+	mo       *prometheus.CounterVec
+	now      func() time.Time
+	segments prometheus.Histogram
+}
+
+// Option configures a Channel.
+type Option func(*Channel)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(c *Channel) { c.log = l } }
+
+// WithMetrics registers the channel's metrics.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(c *Channel) { reg.MustRegister(c.mo, c.segments) }
+}
+
+// WithClock replaces time.Now (signature windows in tests).
+func WithClock(now func() time.Time) Option { return func(c *Channel) { c.now = now } }
+
+// New returns the SMS channel.
+func New(cfg Config, bot channels.Bot, in inbox.Store, oo OptOuts, ob notify.Outbox, tr *i18n.Catalog, opts ...Option) *Channel {
+	c := &Channel{cfg: cfg, bot: bot, inbox: in, optouts: oo, outbox: ob, tr: tr, log: slog.Default(), now: time.Now,
+		mo: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dvcbot_sms_mo_total", Help: "SMS MO messages by gateway and outcome.",
+		}, []string{"gateway", "outcome"}),
+		segments: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "dvcbot_sms_reply_segments", Help: "Segments per SMS reply.", Buckets: []float64{1, 2, 3, 4},
+		}),
+	}
+	if c.cfg.MaxSegments <= 0 {
+		c.cfg.MaxSegments = 2
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Name is the channel name.
+func (c *Channel) Name() string { return message.SMS }
+
+// Register adds the routes.
+func (c *Channel) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /channels/sms/kannel", c.serveKannel)
+	mux.HandleFunc("POST /channels/sms/kannel", c.serveKannel)
+	mux.HandleFunc("POST /channels/sms/generic", c.serveGeneric)
+	mux.HandleFunc("GET /channels/sms/dlr", c.serveDLR)
+}
+
+// Caps is what an SMS can show.
+func (c *Channel) Caps() message.Capabilities {
+	return message.SMSCaps(c.cfg.MaxSegments, c.cfg.Accents)
+}
+
+// allowed checks the caller's address and the key: Kannel cannot sign, so
+// it must call from an allowed network and/or with the secret key (both
+// when both are configured).
+func (c *Channel) allowed(r *http.Request, key string) bool {
+	if len(c.cfg.AllowCIDRs) > 0 {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return false
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return false
+		}
+		ip = ip.Unmap()
+		in := false
+		for _, p := range c.cfg.AllowCIDRs {
+			in = in || p.Contains(ip)
+		}
+		if !in {
+			return false
+		}
+	}
+	if c.cfg.Key != "" {
+		return subtle.ConstantTimeCompare([]byte(key), []byte(c.cfg.Key)) == 1
+	}
+	return len(c.cfg.AllowCIDRs) > 0
+}
+
+// mo is one mobile-originated message, whatever the gateway.
+type mo struct {
+	ID, From, To, Text string
+	Time               time.Time
+}
+
+// Outcomes of an MO.
+const (
+	outReplied  = "replied"
+	outRepeat   = "repeat"
+	outInFlight = "in_flight"
+	outOptOut   = "opt_out"
+	outOptIn    = "opt_in"
+	outBadPhone = "bad_phone"
+	outError    = "error"
+)
+
+// receive handles one MO and returns the text to send back ("" for none).
+func (c *Channel) receive(ctx context.Context, gateway string, m mo) (string, string) {
+	from, err := phone.Normalize(m.From)
+	if err != nil {
+		c.log.Warn("sms from a number that is not Vietnamese", "gateway", gateway, "id", m.ID)
+		return "", outBadPhone
+	}
+	in := message.Inbound{Channel: message.SMS, UserID: from, Phone: from, Text: vntext.NFC(m.Text), MessageID: m.ID, Time: m.Time.UTC()}
+	outcome := outReplied
+	reply, how, err := inbox.Process(ctx, c.inbox, in, nil, func() message.Reply {
+		if r, kind, ok := c.optCommand(ctx, from, in.Text); ok {
+			outcome = kind
+			return r
+		}
+		return c.bot.Handle(ctx, in, c.Caps())
+	})
+	if err != nil {
+		c.log.Error("sms inbox", "gateway", gateway, "id", m.ID, "error", err)
+		if reply.Text == "" {
+			return "", outError
+		}
+	}
+	switch how {
+	case inbox.Replayed:
+		outcome = outRepeat
+	case inbox.InFlight:
+		outcome = outInFlight
+	}
+	if reply.Text != "" {
+		c.segments.Observe(float64(vntext.CountSMS(reply.Text).Segments))
+	}
+	return reply.Text, outcome
+}
+
+// optCommand handles the opt-out and opt-in keywords.
+func (c *Channel) optCommand(ctx context.Context, from, text string) (message.Reply, string, bool) {
+	w := strings.Join(strings.Fields(strings.ToUpper(vntext.Unaccent(text))), " ")
+	var out bool
+	switch w {
+	case "TU CHOI", "TUCHOI", "STOP", "HUY", "TD":
+		out = true
+	case "BAT", "START", "NHAN LAI":
+		out = false
+	default:
+		return message.Reply{}, "", false
+	}
+	if err := c.optouts.SetOptOut(ctx, from, out); err != nil {
+		c.log.Error("recording sms opt-out", "error", err)
+		return message.Reply{Text: c.render(c.tr.T(i18n.Default, "error_generic"))}, outError, true
+	}
+	if out {
+		return message.Reply{Text: c.render(c.tr.T(i18n.Default, "sms_opt_out"))}, outOptOut, true
+	}
+	return message.Reply{Text: c.render(c.tr.T(i18n.Default, "sms_opt_in"))}, outOptIn, true
+}
+
+// render makes a channel-written text fit an SMS.
+func (c *Channel) render(s string) string {
+	if !c.cfg.Accents {
+		s = vntext.ToGSM(s)
+	}
+	out, _ := vntext.FitSMS(s, "", c.cfg.MaxSegments)
+	return out
+}
