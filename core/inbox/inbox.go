@@ -49,9 +49,9 @@ const StaleAfter = 2 * time.Minute
 type Outcome int
 
 const (
-	Handled   Outcome = iota // handled now
-	Replayed                 // a repeat: the stored reply
-	InFlight                 // a repeat while the first is still being handled: no reply
+	Handled  Outcome = iota // handled now
+	Replayed                // a repeat: the stored reply
+	InFlight                // a repeat while the first is still being handled: no reply
 )
 
 // Process handles in exactly once per (channel, message id): the first time
