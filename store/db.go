@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +35,7 @@ type DB struct {
 	bun     *bun.DB
 	dialect Dialect
 	now     func() time.Time
+	syncMu  sync.Mutex // the sync lock on SQLite (one process)
 }
 
 // IsPostgresURL reports whether a DVCBOT_DATABASE_URL names Postgres rather

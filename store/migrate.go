@@ -209,6 +209,19 @@ CREATE TABLE sms_optouts (
 	phone TEXT PRIMARY KEY,
 	created_at {{ts}} NOT NULL
 )`},
+	{"change alerts", `
+ALTER TABLE procedure_versions ADD COLUMN alerted BOOLEAN NOT NULL DEFAULT TRUE;
+CREATE INDEX procedure_versions_unalerted_idx ON procedure_versions (alerted, id);
+ALTER TABLE sync_runs ADD COLUMN restored INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sync_runs ADD COLUMN alerts INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE alert_subscriptions (
+	id {{pk}},
+	kind TEXT NOT NULL,
+	recipient TEXT NOT NULL,
+	name TEXT NOT NULL DEFAULT '',
+	created_at {{ts}} NOT NULL,
+	UNIQUE (kind, recipient)
+)`},
 }
 
 func (db *DB) render(sqlText string) string {

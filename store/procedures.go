@@ -60,6 +60,7 @@ type procedureVersionRow struct {
 	ChangedFields []catalog.FieldChange `bun:"changed_fields,type:jsonb"`
 	Data          string                `bun:"data"`
 	Source        string                `bun:"source"`
+	Alerted       bool                  `bun:"alerted"`
 	CreatedAt     time.Time             `bun:"created_at"`
 }
 
@@ -187,7 +188,7 @@ func (t catalogTx) SaveProcedure(ctx context.Context, p catalog.Procedure, ch ca
 	v := procedureVersionRow{
 		ProcedureCode: p.Code, Version: p.Version, Status: string(p.Status), ContentHash: p.ContentHash,
 		ChangeKind: string(ch.Kind), ChangedFields: ch.Fields, Data: string(data), Source: p.Source,
-		CreatedAt: p.UpdatedAt.UTC(),
+		Alerted: p.Source != catalog.SourceSync, CreatedAt: p.UpdatedAt.UTC(),
 	}
 	if _, err := t.tx.NewInsert().Model(&v).Exec(ctx); err != nil {
 		return fmt.Errorf("recording version %d of procedure %s: %w", p.Version, p.Code, err)

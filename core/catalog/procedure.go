@@ -19,6 +19,10 @@ import (
 // ErrNotFound is returned for an unknown procedure code.
 var ErrNotFound = errors.New("procedure not found")
 
+// SourceSync marks changes made by the sync from the national database:
+// only those raise change alerts.
+const SourceSync = "sync"
+
 // Status of a procedure in the national database.
 type Status string
 
