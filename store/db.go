@@ -74,7 +74,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		}
 		// WAL lets readers run beside the writer; immediate transactions and a
 		// busy timeout make concurrent writers queue instead of failing.
-		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		// The path goes into a file: URI: escape what a URI would read.
+		escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
+		dsn := "file:" + escaped + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 			"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 		sqldb, err := sql.Open("sqlite", dsn)
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -269,4 +271,20 @@ func TestCatalogApplyVersions(t *testing.T) {
 			t.Fatalf("unknown procedure: %v", err)
 		}
 	})
+}
+
+// A SQLite path may hold characters a file: URI reads specially.
+func TestSQLitePathWithURICharacters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a%20b?c#d", "dvcbot.db")
+	db, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the database is not at the path given: %v", err)
+	}
 }

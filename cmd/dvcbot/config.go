@@ -1,16 +1,22 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dvcbot/dvcbot/channels/email"
+	"github.com/dvcbot/dvcbot/core/phone"
 )
 
 // Config is everything the binary reads from flags and DVCBOT_* variables.
@@ -36,6 +42,16 @@ type Config struct {
 	SMSSendURL     *url.URL
 	SMSSendKind    string
 	OutboxAttempts int
+
+	NationalDBURL  *url.URL
+	NationalDBDept string
+	NationalDBConc int
+	SyncInterval   time.Duration
+	SMTPURL        *url.URL
+	SMTPRoots      *x509.CertPool
+	AlertFrom      string
+	AlertEmails    []string
+	AlertPhones    []string
 }
 
 // ConfigError names the variable (and flag) whose value is wrong.
@@ -241,6 +257,112 @@ func settings() []setting {
 				c.OutboxAttempts = n
 				return nil
 			}},
+		{"DVCBOT_NATIONALDB_URL", "nationaldb-url", "", "base URL of the province's procedures portal (national database feed); empty: no sync",
+			func(c *Config, v string) error {
+				c.NationalDBURL = nil
+				if v == "" {
+					return nil
+				}
+				u, err := url.Parse(strings.TrimRight(v, "/"))
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return errors.New("must be an http(s) URL such as https://tthc.danang.gov.vn")
+				}
+				c.NationalDBURL = u
+				return nil
+			}},
+		{"DVCBOT_NATIONALDB_DEPT", "nationaldb-dept", "", "the portal's dept_id for this province (required with DVCBOT_NATIONALDB_URL)",
+			func(c *Config, v string) error { c.NationalDBDept = v; return nil }},
+		{"DVCBOT_NATIONALDB_CONCURRENCY", "nationaldb-concurrency", "4", "parallel detail requests to the portal",
+			func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 32 {
+					return errors.New("must be a number from 1 to 32")
+				}
+				c.NationalDBConc = n
+				return nil
+			}},
+		{"DVCBOT_SYNC_INTERVAL", "sync-interval", "2h", "time between syncs (at least 3 a day, so at most 8h)",
+			func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < time.Minute {
+					return errors.New("must be a duration of at least 1m, e.g. 2h")
+				}
+				if d > 8*time.Hour {
+					return errors.New("gives fewer than 3 syncs a day (seed 000 Điều 4 asks for at least 3): use 8h or less")
+				}
+				c.SyncInterval = d
+				return nil
+			}},
+		{"DVCBOT_SMTP_URL", "smtp-url", "", "mail server for change alerts: smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465",
+			func(c *Config, v string) error {
+				c.SMTPURL = nil
+				if v == "" {
+					return nil
+				}
+				u, err := email.ParseURL(v)
+				if err != nil {
+					return err
+				}
+				c.SMTPURL = u
+				return nil
+			}},
+		{"DVCBOT_SMTP_CA_FILE", "smtp-ca-file", "", "PEM file of a private CA that signed the mail server's certificate (default: the system's roots)",
+			func(c *Config, v string) error {
+				c.SMTPRoots = nil
+				if v == "" {
+					return nil
+				}
+				pem, err := os.ReadFile(v)
+				if err != nil {
+					return fmt.Errorf("cannot read it: %v", err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					return errors.New("holds no PEM certificate")
+				}
+				c.SMTPRoots = pool
+				return nil
+			}},
+		{"DVCBOT_ALERT_FROM", "alert-from", "", "sender of alert emails, e.g. dvcbot <dvcbot@danang.gov.vn> (required with DVCBOT_SMTP_URL)",
+			func(c *Config, v string) error {
+				if v != "" {
+					if _, err := mail.ParseAddress(v); err != nil {
+						return errors.New("must be an email address, optionally with a name")
+					}
+				}
+				c.AlertFrom = v
+				return nil
+			}},
+		{"DVCBOT_ALERT_EMAILS", "alert-emails", "", "comma-separated addresses that receive change digests (besides subscriptions in the database)",
+			func(c *Config, v string) error {
+				c.AlertEmails = nil
+				for _, a := range strings.Split(v, ",") {
+					if a = strings.TrimSpace(a); a == "" {
+						continue
+					}
+					addr, err := mail.ParseAddress(a)
+					if err != nil {
+						return fmt.Errorf("%q is not an email address", a)
+					}
+					c.AlertEmails = append(c.AlertEmails, addr.Address)
+				}
+				return nil
+			}},
+		{"DVCBOT_ALERT_PHONES", "alert-phones", "", "comma-separated phones that receive the change SMS",
+			func(c *Config, v string) error {
+				c.AlertPhones = nil
+				for _, p := range strings.Split(v, ",") {
+					if p = strings.TrimSpace(p); p == "" {
+						continue
+					}
+					n, err := phone.Normalize(p)
+					if err != nil {
+						return fmt.Errorf("%q is not a Vietnamese phone number", p)
+					}
+					c.AlertPhones = append(c.AlertPhones, n)
+				}
+				return nil
+			}},
 		{"DVCBOT_WEB_ORIGINS", "web-origins", "",
 			"comma-separated origins allowed to open the web chat websocket (e.g. https://dvc.danang.gov.vn); empty allows same-origin only",
 			func(c *Config, v string) error {
@@ -295,7 +417,28 @@ func LoadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Co
 			return Config{}, nil, &ConfigError{Var: s.Env, Flag: s.Flag, Value: v, Problem: err.Error()}
 		}
 	}
+	if err := c.validate(); err != nil {
+		return Config{}, nil, err
+	}
 	return c, fs.Args(), nil
+}
+
+// validate checks settings that depend on each other.
+func (c Config) validate() error {
+	need := func(v, flag, value, problem string) error {
+		return &ConfigError{Var: v, Flag: flag, Value: value, Problem: problem}
+	}
+	switch {
+	case c.NationalDBURL != nil && c.NationalDBDept == "":
+		return need("DVCBOT_NATIONALDB_DEPT", "nationaldb-dept", "", "is required when DVCBOT_NATIONALDB_URL is set")
+	case c.SMTPURL != nil && c.AlertFrom == "":
+		return need("DVCBOT_ALERT_FROM", "alert-from", "", "is required when DVCBOT_SMTP_URL is set")
+	case len(c.AlertEmails) > 0 && c.SMTPURL == nil:
+		return need("DVCBOT_SMTP_URL", "smtp-url", "", "is required to send to DVCBOT_ALERT_EMAILS")
+	case len(c.AlertPhones) > 0 && c.SMSSendURL == nil:
+		return need("DVCBOT_SMS_SEND_URL", "sms-send-url", "", "is required to send to DVCBOT_ALERT_PHONES")
+	}
+	return nil
 }
 
 func quoteDefault(d string) string {

@@ -56,6 +56,8 @@ func commands() []command {
 		{name: "migrate", args: "", summary: "apply pending database migrations and exit", run: cmdMigrate},
 		newChatCommand(),
 		newSearchCommand(),
+		newSyncCommand(),
+		newAlertsCommand(),
 		{name: "import", args: "procedures FILE.jsonl", summary: "load procedures from a JSONL file (idempotent; changes become new versions)", run: cmdImport},
 		{name: "version", args: "", summary: "print the version", run: cmdVersion},
 		{name: "health", args: "", summary: "exit 0 if the local service answers /healthz (container HEALTHCHECK)", run: cmdHealth},

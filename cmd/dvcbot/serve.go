@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,12 +20,15 @@ import (
 
 	"github.com/dvcbot/dvcbot/bots/citizen"
 	"github.com/dvcbot/dvcbot/channels"
+	"github.com/dvcbot/dvcbot/channels/email"
 	"github.com/dvcbot/dvcbot/channels/sms"
 	"github.com/dvcbot/dvcbot/channels/webchat"
+	"github.com/dvcbot/dvcbot/core/catalogsync"
 	"github.com/dvcbot/dvcbot/core/demo"
 	"github.com/dvcbot/dvcbot/core/dossier"
 	"github.com/dvcbot/dvcbot/core/httpx"
 	"github.com/dvcbot/dvcbot/core/i18n"
+	"github.com/dvcbot/dvcbot/core/nationaldb"
 	"github.com/dvcbot/dvcbot/core/notify"
 	"github.com/dvcbot/dvcbot/core/search"
 	"github.com/dvcbot/dvcbot/store"
@@ -41,6 +45,7 @@ type app struct {
 	search  *search.Refresher
 	bot     *citizen.Bot
 	runners []func(context.Context) error
+	syncer  *catalogsync.Syncer
 	closers []func()
 }
 
@@ -76,25 +81,74 @@ func (a *app) wireConversations(ctx context.Context) error {
 	return a.wireOutbox()
 }
 
-// wireOutbox starts the delivery workers for the configured senders.
+// wireOutbox starts the delivery workers for the configured senders and the
+// scheduled sync.
 func (a *app) wireOutbox() error {
-	var senders []notify.Sender
-	if a.cfg.SMSSendURL != nil {
-		dlr := a.cfg.publicURL() + "/channels/sms/dlr"
-		if a.cfg.SMSKey != "" {
-			dlr += "?key=" + url.QueryEscape(a.cfg.SMSKey)
-		}
-		senders = append(senders, sms.NewSender(sms.SenderConfig{URL: a.cfg.SMSSendURL, Kind: a.cfg.SMSSendKind,
-			Shortcode: a.cfg.SMSShortcode, Secret: a.cfg.SMSSecret, DLRURL: dlr, Accents: a.cfg.SMSAccents,
-			MaxSegments: a.cfg.SMSMaxSegments}, a.db.SMSOptOuts(), nil))
+	if senders := outboxSenders(a.cfg, a.db); len(senders) > 0 {
+		w := notify.NewWorker(a.db.Outbox(), senders, notify.WithMaxAttempts(a.cfg.OutboxAttempts),
+			notify.WithWorkerLogger(a.log), notify.WithWorkerMetrics(a.reg))
+		a.runners = append(a.runners, w.Run)
 	}
-	if len(senders) == 0 {
+	if a.cfg.NationalDBURL == nil {
+		a.log.Info("DVCBOT_NATIONALDB_URL is not set: no catalogue sync")
 		return nil
 	}
-	w := notify.NewWorker(a.db.Outbox(), senders, notify.WithMaxAttempts(a.cfg.OutboxAttempts),
-		notify.WithWorkerLogger(a.log), notify.WithWorkerMetrics(a.reg))
-	a.runners = append(a.runners, w.Run)
+	syncer, err := newSyncer(a.cfg, a.db, a.log, a.reg)
+	if err != nil {
+		return err
+	}
+	a.syncer = syncer
+	a.runners = append(a.runners, func(ctx context.Context) error { return syncer.Loop(ctx, a.cfg.SyncInterval) })
 	return nil
+}
+
+// outboxSenders are the configured delivery channels of the outbox.
+func outboxSenders(cfg Config, db *store.DB) []notify.Sender {
+	var senders []notify.Sender
+	if cfg.SMSSendURL != nil {
+		dlr := cfg.publicURL() + "/channels/sms/dlr"
+		if cfg.SMSKey != "" {
+			dlr += "?key=" + url.QueryEscape(cfg.SMSKey)
+		}
+		senders = append(senders, sms.NewSender(sms.SenderConfig{URL: cfg.SMSSendURL, Kind: cfg.SMSSendKind,
+			Shortcode: cfg.SMSShortcode, Secret: cfg.SMSSecret, DLRURL: dlr, Accents: cfg.SMSAccents,
+			MaxSegments: cfg.SMSMaxSegments}, db.SMSOptOuts(), nil))
+	}
+	if cfg.SMTPURL != nil {
+		var opts []email.Option
+		if cfg.SMTPRoots != nil {
+			opts = append(opts, email.WithTLSConfig(&tls.Config{RootCAs: cfg.SMTPRoots, ServerName: cfg.SMTPURL.Hostname(), MinVersion: tls.VersionTLS12}))
+		}
+		senders = append(senders, email.New(cfg.SMTPURL, cfg.AlertFrom, opts...))
+	}
+	return senders
+}
+
+// newSyncer builds the catalogue sync from the configuration.
+func newSyncer(cfg Config, db *store.DB, log *slog.Logger, reg prometheus.Registerer) (*catalogsync.Syncer, error) {
+	tr, err := i18n.New()
+	if err != nil {
+		return nil, err
+	}
+	var recips []catalogsync.Recipient
+	for _, e := range cfg.AlertEmails {
+		recips = append(recips, catalogsync.Recipient{Kind: notify.Email, Address: e})
+	}
+	for _, p := range cfg.AlertPhones {
+		recips = append(recips, catalogsync.Recipient{Kind: notify.SMS, Address: p})
+	}
+	base := cfg.publicURL()
+	digests := catalogsync.NewDigestBuilder(tr, i18n.Default, func(code string) string {
+		return base + "/api/v1/procedures/" + url.PathEscape(code)
+	})
+	opts := []catalogsync.Option{catalogsync.WithLogger(log), catalogsync.WithRecipients(recips...)}
+	clientOpts := []nationaldb.Option{nationaldb.WithConcurrency(cfg.NationalDBConc), nationaldb.WithLogger(log)}
+	if reg != nil {
+		opts = append(opts, catalogsync.WithMetrics(reg))
+		clientOpts = append(clientOpts, nationaldb.WithMetrics(reg))
+	}
+	client := nationaldb.New(cfg.NationalDBURL, cfg.NationalDBDept, clientOpts...)
+	return catalogsync.New(client, db.Catalog(), db.Sync(), digests, opts...), nil
 }
 
 // buildSearch indexes the published catalogue once (command-line tools).

@@ -97,7 +97,6 @@ type metrics struct {
 	changes  *prometheus.CounterVec
 	queued   *prometheus.CounterVec
 	lastOK   prometheus.Gauge
-	upstream *prometheus.CounterVec
 }
 
 // Option configures a Syncer.
@@ -117,7 +116,7 @@ func WithRecipients(r ...Recipient) Option {
 // WithMetrics registers the sync's metrics.
 func WithMetrics(reg prometheus.Registerer) Option {
 	return func(s *Syncer) {
-		reg.MustRegister(s.m.runs, s.m.duration, s.m.fetched, s.m.changes, s.m.queued, s.m.lastOK, s.m.upstream)
+		reg.MustRegister(s.m.runs, s.m.duration, s.m.fetched, s.m.changes, s.m.queued, s.m.lastOK)
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "dvcbot_sync_checkpoint_age_seconds", Help: "Age of the sync checkpoint (0 before the first sync).",
 		}, func() float64 {
@@ -141,18 +140,11 @@ func New(client *nationaldb.Client, cat catalog.Store, st Store, digests *Digest
 			changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dvcbot_sync_changes_total", Help: "Catalogue changes found by the sync, by kind."}, []string{"kind"}),
 			queued:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dvcbot_sync_alerts_queued_total", Help: "Change digests queued, by channel."}, []string{"kind"}),
 			lastOK:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "dvcbot_sync_last_success_timestamp_seconds", Help: "When the last sync succeeded."}),
-			upstream: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dvcbot_nationaldb_requests_total",
-				Help: "Requests to the national database by kind and outcome."}, []string{"kind", "outcome"}),
 		}}
 	for _, o := range opts {
 		o(s)
 	}
 	return s
-}
-
-// RequestHook counts upstream requests; pass it to the client.
-func (s *Syncer) RequestHook() func(kind, outcome string) {
-	return func(kind, outcome string) { s.m.upstream.WithLabelValues(kind, outcome).Inc() }
 }
 
 // Summary is what one run did.
@@ -220,42 +212,35 @@ func (s *Syncer) run(ctx context.Context, run *Run) (Summary, error) {
 		}
 	}
 	slices.Sort(ids)
-	var batch []catalog.Procedure
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	// Fetching and storing overlap: the fetchers hand procedures to one
+	// storer, which writes them in batches while the next ones download.
+	fetched := make(chan catalog.Procedure, 2*BatchSize)
+	stored := make(chan error, 1)
+	fetchCtx, stopFetching := context.WithCancel(ctx)
+	defer stopFetching()
+	go func() {
+		err := s.storeBatches(ctx, run, fetched)
+		if err != nil {
+			stopFetching() // no point downloading what cannot be stored
 		}
-		err := s.catalog.CatalogTx(ctx, func(ctx context.Context, tx catalog.Tx) error {
-			changes, err := catalog.Apply(ctx, tx, batch, catalog.SourceSync, s.now())
-			if err != nil {
-				return err
-			}
-			c := Count(changes)
-			run.New, run.Modified, run.Cancelled, run.Restored = run.New+c.New, run.Modified+c.Modified, run.Cancelled+c.Cancelled, run.Restored+c.Restored
-			for _, ch := range changes {
-				s.m.changes.WithLabelValues(string(ch.Kind)).Inc()
-			}
-			return nil
-		})
-		batch = batch[:0]
-		return err
-	}
-	err = s.client.Details(ctx, ids, func(p catalog.Procedure) error {
+		stored <- err
+	}()
+	fetchErr := s.client.Details(fetchCtx, ids, func(p catalog.Procedure) error {
 		run.Fetched++
 		s.m.fetched.Inc()
-		batch = append(batch, p)
-		if len(batch) >= BatchSize {
-			return flush()
+		select {
+		case fetched <- p:
+			return nil
+		case <-fetchCtx.Done():
+			return fetchCtx.Err()
 		}
-		return nil
 	}, func(id int64, err error) {
 		sum.Skipped++
 		s.log.Warn("listed procedure has no details upstream; skipped", "id_hethong", id, "error", err)
 	})
-	if err == nil {
-		err = flush()
-	}
-	if err != nil {
+	close(fetched)
+	storeErr := <-stored
+	if err := errors.Join(fetchErr, storeErr); err != nil {
 		return sum, fmt.Errorf("fetching procedures: %w", err)
 	}
 	recipients, err := s.allRecipients(ctx)
@@ -279,6 +264,41 @@ func (s *Syncer) run(ctx context.Context, run *Run) (Summary, error) {
 	run.Alerts = queued
 	sum.Run, sum.Queued = *run, queued
 	return sum, nil
+}
+
+// storeBatches writes what arrives on fetched in batches, each in one catalogue
+// transaction, and counts the changes into run. After a failed batch it
+// drains the channel so the fetchers can finish.
+func (s *Syncer) storeBatches(ctx context.Context, run *Run, fetched <-chan catalog.Procedure) error {
+	var batch []catalog.Procedure
+	var failed error
+	flush := func() {
+		if len(batch) == 0 || failed != nil {
+			batch = batch[:0]
+			return
+		}
+		failed = s.catalog.CatalogTx(ctx, func(ctx context.Context, tx catalog.Tx) error {
+			changes, err := catalog.Apply(ctx, tx, batch, catalog.SourceSync, s.now())
+			if err != nil {
+				return err
+			}
+			c := Count(changes)
+			run.New, run.Modified, run.Cancelled, run.Restored = run.New+c.New, run.Modified+c.Modified, run.Cancelled+c.Cancelled, run.Restored+c.Restored
+			for _, ch := range changes {
+				s.m.changes.WithLabelValues(string(ch.Kind)).Inc()
+			}
+			return nil
+		})
+		batch = batch[:0]
+	}
+	for p := range fetched {
+		batch = append(batch, p)
+		if len(batch) >= BatchSize {
+			flush()
+		}
+	}
+	flush()
+	return failed
 }
 
 func (s *Syncer) allRecipients(ctx context.Context) ([]Recipient, error) {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dvcbot/dvcbot/core/catalog"
 	"github.com/dvcbot/dvcbot/core/vntext"
@@ -37,7 +38,7 @@ type Client struct {
 	maxElapsed  time.Duration
 	initial     time.Duration
 	log         *slog.Logger
-	requests    func(kind, outcome string)
+	counter     *prometheus.CounterVec
 }
 
 // Option configures a Client.
@@ -61,13 +62,19 @@ func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 
-// WithRequestHook is called once per HTTP attempt (metrics).
-func WithRequestHook(f func(kind, outcome string)) Option { return func(c *Client) { c.requests = f } }
+// WithMetrics registers the request counter on reg.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(c *Client) { reg.MustRegister(c.counter) }
+}
+
+func (c *Client) requests(kind, outcome string) { c.counter.WithLabelValues(kind, outcome).Inc() }
 
 // New returns a client for the portal at base (e.g. https://tthc.example.gov.vn).
 func New(base *url.URL, dept string, opts ...Option) *Client {
 	c := &Client{base: base, dept: dept, http: &http.Client{}, concurrency: 4, timeout: 20 * time.Second,
-		maxElapsed: 2 * time.Minute, initial: 500 * time.Millisecond, log: slog.Default(), requests: func(string, string) {}}
+		maxElapsed: 2 * time.Minute, initial: 500 * time.Millisecond, log: slog.Default(),
+		counter: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dvcbot_nationaldb_requests_total",
+			Help: "Requests to the national database by kind and outcome (ok, retry, not_found, refused)."}, []string{"kind", "outcome"})}
 	for _, o := range opts {
 		o(c)
 	}
@@ -157,8 +164,8 @@ func (c *Client) List(ctx context.Context, start, end time.Time) ([]Item, error)
 }
 
 type detailResponse struct {
-	Status  string                 `json:"status"`
-	Message string                 `json:"message"`
+	Status  string                  `json:"status"`
+	Message string                  `json:"message"`
 	Data    *catalog.UpstreamRecord `json:"data"`
 }
 

@@ -11,11 +11,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
 	"math/big"
 	"net"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +42,7 @@ type Server struct {
 	Addr       string
 	User, Pass string
 	ClientTLS  *tls.Config // trusts the server's certificate
+	CAFile     string      // the certificate as a PEM file (DVCBOT_SMTP_CA_FILE)
 	mu         sync.Mutex
 	msgs       []Message
 	// Refuse makes RCPT fail with this code for these addresses (550: permanent).
@@ -59,6 +63,11 @@ func Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	s.Addr = l.Addr().String()
+	s.CAFile = filepath.Join(t.TempDir(), "smtp-ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
+	if err := os.WriteFile(s.CAFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	return s

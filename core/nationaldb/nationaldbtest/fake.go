@@ -36,6 +36,8 @@ type Fake struct {
 	details          atomic.Int64
 	Requests         atomic.Int64
 	clock            time.Time
+	window           string           // the last listed window…
+	windowItems      []map[string]any // …and its items, until a change
 }
 
 // New returns an empty fake whose records get ngay_cap_nhat from a clock
@@ -58,6 +60,7 @@ func (f *Fake) Put(rec map[string]any) {
 	}
 	r["ngay_cap_nhat"] = f.clock.In(vntext.VietnamTime()).Format(layout)
 	f.records[toInt(r["id_hethong"])] = r
+	f.window, f.windowItems = "", nil
 }
 
 // Update changes fields of a stored procedure and stamps it.
@@ -180,6 +183,20 @@ func (f *Fake) list(w http.ResponseWriter, start, end, pageS string) {
 		page, _ = strconv.Atoi(pageS)
 	}
 	f.mu.Lock()
+	key := start + "|" + end
+	items := f.windowItems
+	if f.window != key {
+		items = f.collect(from, to)
+		f.window, f.windowItems = key, items
+	}
+	f.mu.Unlock()
+	pages := max(1, (len(items)+f.PageSize-1)/f.PageSize)
+	lo, hi := min(len(items), (page-1)*f.PageSize), min(len(items), page*f.PageSize)
+	writeJSON(w, map[string]any{"status": "success", "page": page, "total_pages": pages, "total": len(items), "data": items[lo:hi]})
+}
+
+// collect lists the window's items in id order (f.mu held).
+func (f *Fake) collect(from, to time.Time) []map[string]any {
 	var items []map[string]any
 	for _, r := range f.records {
 		t, _ := time.ParseInLocation(layout, r["ngay_cap_nhat"].(string), vntext.VietnamTime())
@@ -188,11 +205,8 @@ func (f *Fake) list(w http.ResponseWriter, start, end, pageS string) {
 				"ngay_cap_nhat": r["ngay_cap_nhat"], "trang_thai": r["trang_thai"]})
 		}
 	}
-	f.mu.Unlock()
 	slices.SortFunc(items, func(a, b map[string]any) int { return int(toInt(a["id_hethong"]) - toInt(b["id_hethong"])) })
-	pages := max(1, (len(items)+f.PageSize-1)/f.PageSize)
-	lo, hi := min(len(items), (page-1)*f.PageSize), min(len(items), page*f.PageSize)
-	writeJSON(w, map[string]any{"status": "success", "page": page, "total_pages": pages, "total": len(items), "data": items[lo:hi]})
+	return items
 }
 
 func (f *Fake) detail(w http.ResponseWriter, idS string) {
