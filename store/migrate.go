@@ -222,6 +222,17 @@ CREATE TABLE alert_subscriptions (
 	created_at {{ts}} NOT NULL,
 	UNIQUE (kind, recipient)
 )`},
+	{"officers", `
+CREATE TABLE officers (
+	id {{pk}},
+	name TEXT NOT NULL,
+	email TEXT NOT NULL DEFAULT '',
+	invite_code TEXT UNIQUE,
+	invite_expires_at {{ts}},
+	telegram_chat_id BIGINT UNIQUE,
+	created_at {{ts}} NOT NULL,
+	linked_at {{ts}}
+)`},
 }
 
 func (db *DB) render(sqlText string) string {

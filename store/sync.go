@@ -202,6 +202,13 @@ func (s *SyncStore) Subscribers(ctx context.Context) ([]catalogsync.Recipient, e
 	for i, r := range rows {
 		out[i] = catalogsync.Recipient{Kind: r.Kind, Address: r.Recipient}
 	}
+	chats, err := s.db.linkedOfficerChats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range chats {
+		out = append(out, catalogsync.Recipient{Kind: notify.Telegram, Address: c})
+	}
 	return out, nil
 }
 

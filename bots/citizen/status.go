@@ -94,7 +94,9 @@ func (b *Bot) applicant(tn *turn, d dossier.Dossier) bool {
 }
 
 func (b *Bot) statusReply(tn *turn, d dossier.Dossier) message.Reply {
-	isApplicant := b.applicant(tn, d)
+	// The full name and the note go only to the applicant, and never across
+	// the border (Telegram): there the masked view is all anyone gets.
+	isApplicant := b.applicant(tn, d) && !tn.caps.NoPersonalData
 	data := i18n.Data{
 		"Code": d.Code, "Procedure": d.ProcedureName, "Agency": d.Agency,
 		"Due": fmtDate(d.DueAt), "Received": fmtDate(d.ReceivedAt), "Finished": fmtDate(d.FinishedAt),
@@ -133,7 +135,7 @@ func (b *Bot) statusReply(tn *turn, d dossier.Dossier) message.Reply {
 		parts["next"] = b.t(tn, "status_next", i18n.Data{"Next": b.t(tn, id, data)})
 	}
 	r := message.Reply{}
-	if !isApplicant && d.Note != "" && !tn.caps.Plain {
+	if !isApplicant && d.Note != "" && !tn.caps.Plain && !tn.caps.NoPersonalData {
 		parts["verify"] = b.t(tn, "status_verify_hint")
 		if tn.caps.Buttons {
 			r.Choices = append(r.Choices, message.Choice{Label: b.t(tn, "btn_i_am_applicant"), Value: "XACMINH " + d.Code})

@@ -62,7 +62,7 @@ type outMessage struct {
 // boundaries, in order; the buttons ride on the last part. A template the
 // OA may not send is resent as plain text.
 func (a *API) Send(ctx context.Context, userID string, r message.Reply) error {
-	parts := Split(vntext.NFC(r.Text), MaxText)
+	parts := message.Split(vntext.NFC(r.Text), MaxText)
 	for i, part := range parts {
 		msg := outMessage{Text: part}
 		if i == len(parts)-1 && len(r.Choices) > 0 {
@@ -163,30 +163,4 @@ func (a *API) post(ctx context.Context, path, token string, body []byte) error {
 		return &apiError{Code: int(code), Message: env.Message}
 	}
 	return nil
-}
-
-// Split cuts text into parts of at most max runes, preferring a paragraph,
-// then a line, a sentence, a word boundary; never inside a rune.
-func Split(text string, max int) []string {
-	var out []string
-	for utf8.RuneCountInString(text) > max {
-		runes := []rune(text)
-		head := string(runes[:max])
-		cut := -1
-		for _, sep := range []string{"\n\n", "\n", ". ", " "} {
-			if i := strings.LastIndex(head, sep); i > len(head)/2 {
-				cut = i + len(sep)
-				break
-			}
-		}
-		if cut < 0 {
-			cut = len(head)
-		}
-		out = append(out, strings.TrimSpace(text[:cut]))
-		text = strings.TrimSpace(text[cut:])
-	}
-	if text != "" || len(out) == 0 {
-		out = append(out, text)
-	}
-	return out
 }

@@ -218,7 +218,7 @@ func TestSearchWithButtonsAndLongTexts(t *testing.T) {
 	if len(sent[2].Buttons) != 0 || !strings.Contains(sent[2].Text, "1.") {
 		t.Fatalf("fallback %+v", sent[2])
 	}
-	parts := zalo.Split(strings.Repeat("Thủ tục hành chính. ", 300), zalo.MaxText)
+	parts := message.Split(strings.Repeat("Thủ tục hành chính. ", 300), zalo.MaxText)
 	if len(parts) < 3 {
 		t.Fatalf("split into %d parts", len(parts))
 	}

@@ -12,7 +12,7 @@ var sample = Data{
 	"Status": "Đang giải quyết", "Days": 2, "Note": "ghi chú", "Next": "chờ", "Limit": 10, "Max": 1000,
 	"Query": "khai sinh", "N": 1, "Total": 9, "Count": 3, "Value": "5 ngày", "Level": "Hài lòng",
 	"Left": 2, "Criterion": "Thái độ", "When": "22/11/2026 10:00", "New": 1, "Modified": 2, "Cancelled": 1,
-	"Restored": 0, "List": "Sua: 1.001193 (phi)",
+	"Restored": 0, "List": "Sua: 1.001193 (phi)", "State": "ok", "Fetched": 10, "Alerts": 3, "Error": "timeout",
 }
 
 func TestEveryMessageInEveryLanguage(t *testing.T) {

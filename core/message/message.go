@@ -56,6 +56,9 @@ type Capabilities struct {
 	MaxSegments int
 	// MaxChars splits or cuts long texts on rich channels (0 = no limit).
 	MaxChars int
+	// NoPersonalData: the platform keeps messages abroad (Telegram), so
+	// replies never carry personal data, even to a verified applicant.
+	NoPersonalData bool
 }
 
 // RichCaps is the capability set of the web chat, Zalo and Telegram.

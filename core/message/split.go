@@ -1,0 +1,33 @@
+package message
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Split cuts text into parts of at most max runes, preferring a paragraph,
+// then a line, a sentence, a word boundary; never inside a rune. Platforms
+// cap a message's length (Zalo 2,000 characters, Telegram 4,096).
+func Split(text string, max int) []string {
+	var out []string
+	for utf8.RuneCountInString(text) > max {
+		runes := []rune(text)
+		head := string(runes[:max])
+		cut := -1
+		for _, sep := range []string{"\n\n", "\n", ". ", " "} {
+			if i := strings.LastIndex(head, sep); i > len(head)/2 {
+				cut = i + len(sep)
+				break
+			}
+		}
+		if cut < 0 {
+			cut = len(head)
+		}
+		out = append(out, strings.TrimSpace(text[:cut]))
+		text = strings.TrimSpace(text[cut:])
+	}
+	if text != "" || len(out) == 0 {
+		out = append(out, text)
+	}
+	return out
+}
