@@ -52,6 +52,17 @@ type Config struct {
 	AlertFrom      string
 	AlertEmails    []string
 	AlertPhones    []string
+
+	ZaloAppID      string
+	ZaloAppSecret  string
+	ZaloOASecret   string
+	ZaloOAID       string
+	ZaloAPIURL     string
+	ZaloOAuthURL   string
+	TelegramToken  string
+	TelegramSecret string
+	TelegramMode   string
+	TelegramAPIURL string
 }
 
 // ConfigError names the variable (and flag) whose value is wrong.
@@ -363,6 +374,49 @@ func settings() []setting {
 				}
 				return nil
 			}},
+		{"DVCBOT_ZALO_APP_ID", "zalo-app-id", "", "Zalo app id (enables the Zalo OA channel)",
+			func(c *Config, v string) error { c.ZaloAppID = v; return nil }},
+		{"DVCBOT_ZALO_APP_SECRET", "zalo-app-secret", "", "Zalo app secret key (OAuth token refresh)",
+			func(c *Config, v string) error { c.ZaloAppSecret = v; return nil }},
+		{"DVCBOT_ZALO_OA_SECRET", "zalo-oa-secret", "", "Zalo OA secret key from the Webhook settings (the webhook signature key)",
+			func(c *Config, v string) error { c.ZaloOASecret = v; return nil }},
+		{"DVCBOT_ZALO_OA_ID", "zalo-oa-id", "", "the OA id; when set, events for another OA are refused",
+			func(c *Config, v string) error { c.ZaloOAID = v; return nil }},
+		{"DVCBOT_ZALO_API_URL", "zalo-api-url", "https://openapi.zalo.me", "base URL of the Zalo OA Open API",
+			func(c *Config, v string) error { return httpURL(v, &c.ZaloAPIURL) }},
+		{"DVCBOT_ZALO_OAUTH_URL", "zalo-oauth-url", "https://oauth.zaloapp.com", "base URL of Zalo's OAuth (path /v4/oa/access_token)",
+			func(c *Config, v string) error { return httpURL(v, &c.ZaloOAuthURL) }},
+		{"DVCBOT_TELEGRAM_TOKEN", "telegram-token", "", "Telegram bot token (enables the Telegram channel)",
+			func(c *Config, v string) error {
+				if v != "" && !strings.Contains(v, ":") {
+					return errors.New("must look like 123456:ABC… (from @BotFather)")
+				}
+				c.TelegramToken = v
+				return nil
+			}},
+		{"DVCBOT_TELEGRAM_SECRET", "telegram-secret", "", "webhook secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token (webhook mode)",
+			func(c *Config, v string) error {
+				for _, r := range v {
+					if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+						return errors.New("may only hold A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+					}
+				}
+				if len(v) > 256 {
+					return errors.New("must be at most 256 characters")
+				}
+				c.TelegramSecret = v
+				return nil
+			}},
+		{"DVCBOT_TELEGRAM_MODE", "telegram-mode", "webhook", "webhook or poll",
+			func(c *Config, v string) error {
+				if v != "webhook" && v != "poll" {
+					return errors.New("must be webhook or poll")
+				}
+				c.TelegramMode = v
+				return nil
+			}},
+		{"DVCBOT_TELEGRAM_API_URL", "telegram-api-url", "https://api.telegram.org", "Telegram Bot API server (a local bot API server, or a fake in tests)",
+			func(c *Config, v string) error { return httpURL(v, &c.TelegramAPIURL) }},
 		{"DVCBOT_WEB_ORIGINS", "web-origins", "",
 			"comma-separated origins allowed to open the web chat websocket (e.g. https://dvc.danang.gov.vn); empty allows same-origin only",
 			func(c *Config, v string) error {
@@ -382,6 +436,15 @@ func settings() []setting {
 	}
 }
 
+func httpURL(v string, dst *string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an http(s) URL")
+	}
+	*dst = strings.TrimRight(v, "/")
+	return nil
+}
+
 // publicURL is DVCBOT_PUBLIC_URL or the local address of DVCBOT_LISTEN.
 func (c Config) publicURL() string {
 	if c.PublicURL != "" {
@@ -399,8 +462,18 @@ func LoadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Co
 	for i, s := range table {
 		flagVals[i] = fs.String(s.Flag, "", s.Usage+" (env "+s.Env+", default "+quoteDefault(s.Default)+")")
 	}
-	if err := fs.Parse(args); err != nil {
-		return Config{}, nil, err
+	// Flags may come before or after the command's words
+	// (`officer invite --name …`): parse around each positional argument.
+	var positional []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return Config{}, nil, err
+		}
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		positional, rest = append(positional, rest[0]), rest[1:]
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -420,7 +493,7 @@ func LoadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Co
 	if err := c.validate(); err != nil {
 		return Config{}, nil, err
 	}
-	return c, fs.Args(), nil
+	return c, positional, nil
 }
 
 // validate checks settings that depend on each other.
@@ -437,6 +510,14 @@ func (c Config) validate() error {
 		return need("DVCBOT_SMTP_URL", "smtp-url", "", "is required to send to DVCBOT_ALERT_EMAILS")
 	case len(c.AlertPhones) > 0 && c.SMSSendURL == nil:
 		return need("DVCBOT_SMS_SEND_URL", "sms-send-url", "", "is required to send to DVCBOT_ALERT_PHONES")
+	case c.ZaloAppID != "" && c.ZaloAppSecret == "":
+		return need("DVCBOT_ZALO_APP_SECRET", "zalo-app-secret", "", "is required when DVCBOT_ZALO_APP_ID is set")
+	case c.ZaloAppID != "" && c.ZaloOASecret == "":
+		return need("DVCBOT_ZALO_OA_SECRET", "zalo-oa-secret", "", "is required when DVCBOT_ZALO_APP_ID is set")
+	case c.TelegramToken != "" && c.TelegramMode == "webhook" && c.TelegramSecret == "":
+		return need("DVCBOT_TELEGRAM_SECRET", "telegram-secret", "", "is required in webhook mode")
+	case c.TelegramToken != "" && c.TelegramMode == "webhook" && !strings.HasPrefix(c.PublicURL, "https://"):
+		return need("DVCBOT_PUBLIC_URL", "public-url", c.PublicURL, "must be an https:// URL for the Telegram webhook (or use DVCBOT_TELEGRAM_MODE=poll)")
 	}
 	return nil
 }

@@ -58,6 +58,8 @@ func commands() []command {
 		newSearchCommand(),
 		newSyncCommand(),
 		newAlertsCommand(),
+		newOfficerCommand(),
+		{name: "zalo", args: "set-token REFRESH_TOKEN", summary: "store the Zalo OA refresh token an OA admin minted", run: cmdZalo},
 		{name: "import", args: "procedures FILE.jsonl", summary: "load procedures from a JSONL file (idempotent; changes become new versions)", run: cmdImport},
 		{name: "version", args: "", summary: "print the version", run: cmdVersion},
 		{name: "health", args: "", summary: "exit 0 if the local service answers /healthz (container HEALTHCHECK)", run: cmdHealth},
@@ -123,7 +125,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nUsage: dvcbot COMMAND [flags] [args]")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-28s %s\n", c.name+" "+c.args, c.summary)
+		fmt.Fprintf(w, "  %s %s\n      %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintln(w, "\nEvery flag has a DVCBOT_* environment variable; see `dvcbot help config`.")
 }

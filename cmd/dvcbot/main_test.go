@@ -253,3 +253,36 @@ func TestImportCommand(t *testing.T) {
 		t.Fatalf("migrate: %d %q", code, out)
 	}
 }
+
+func TestChannelAdminCommands(t *testing.T) {
+	env := map[string]string{"DVCBOT_DATABASE_URL": filepath.Join(t.TempDir(), "c.db")}
+	if code, out, _ := runCmd(t, env, "zalo", "set-token", "rt-seed"); code != 0 || !strings.Contains(out, "stored") {
+		t.Fatalf("zalo set-token: %d %q", code, out)
+	}
+	if code, _, _ := runCmd(t, env, "zalo", "set-token"); code != exitConfig {
+		t.Fatalf("zalo set-token without a token: %d", code)
+	}
+	code, out, _ := runCmd(t, env, "officer", "invite", "--name", "Trần Thị Bình", "--email", "binh@danang.gov.vn")
+	if code != 0 || !strings.Contains(out, "/start ") {
+		t.Fatalf("officer invite: %d %q", code, out)
+	}
+	if code, _, _ := runCmd(t, env, "officer", "invite", "--email", "x"); code != exitConfig {
+		t.Fatalf("officer invite without a name: %d", code)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"DVCBOT_ZALO_APP_ID": "1"}, "DVCBOT_ZALO_APP_SECRET"},
+		{map[string]string{"DVCBOT_ZALO_APP_ID": "1", "DVCBOT_ZALO_APP_SECRET": "s"}, "DVCBOT_ZALO_OA_SECRET"},
+		{map[string]string{"DVCBOT_TELEGRAM_TOKEN": "nocolon"}, "DVCBOT_TELEGRAM_TOKEN"},
+		{map[string]string{"DVCBOT_TELEGRAM_TOKEN": "1:a"}, "DVCBOT_TELEGRAM_SECRET"},
+		{map[string]string{"DVCBOT_TELEGRAM_TOKEN": "1:a", "DVCBOT_TELEGRAM_SECRET": "abc"}, "DVCBOT_PUBLIC_URL"},
+		{map[string]string{"DVCBOT_TELEGRAM_SECRET": "bad secret!"}, "DVCBOT_TELEGRAM_SECRET"},
+		{map[string]string{"DVCBOT_TELEGRAM_MODE": "push"}, "DVCBOT_TELEGRAM_MODE"},
+	} {
+		if code, _, stderr := runCmd(t, tc.env, "migrate"); code != exitConfig || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: %d %q; want exit 2 naming %s", tc.env, code, stderr, tc.want)
+		}
+	}
+}

@@ -19,10 +19,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dvcbot/dvcbot/bots/citizen"
+	"github.com/dvcbot/dvcbot/bots/officer"
 	"github.com/dvcbot/dvcbot/channels"
 	"github.com/dvcbot/dvcbot/channels/email"
 	"github.com/dvcbot/dvcbot/channels/sms"
+	"github.com/dvcbot/dvcbot/channels/telegram"
 	"github.com/dvcbot/dvcbot/channels/webchat"
+	"github.com/dvcbot/dvcbot/channels/zalo"
 	"github.com/dvcbot/dvcbot/core/catalogsync"
 	"github.com/dvcbot/dvcbot/core/demo"
 	"github.com/dvcbot/dvcbot/core/dossier"
@@ -45,6 +48,7 @@ type app struct {
 	search  *search.Refresher
 	bot     *citizen.Bot
 	runners []func(context.Context) error
+	senders []notify.Sender // channel-provided outbox senders (Telegram)
 	syncer  *catalogsync.Syncer
 	closers []func()
 }
@@ -71,11 +75,33 @@ func (a *app) wireConversations(ctx context.Context) error {
 		citizen.WithLogger(a.log), citizen.WithRateLimit(a.cfg.RateLimit), citizen.WithMaxLen(a.cfg.MaxMessageLen))
 	smsCfg := sms.Config{Key: a.cfg.SMSKey, AllowCIDRs: a.cfg.SMSAllowCIDRs, Secret: a.cfg.SMSSecret,
 		Accents: a.cfg.SMSAccents, MaxSegments: a.cfg.SMSMaxSegments}
-	for _, ch := range []channels.Channel{
+	chans := []channels.Channel{
 		webchat.New(a.bot, tr, webchat.WithOrigins(a.cfg.WebOrigins), webchat.WithLogger(a.log), webchat.WithMetrics(a.reg)),
 		sms.New(smsCfg, a.bot, a.db.Inbox(), a.db.SMSOptOuts(), a.db.Outbox(), tr, sms.WithLogger(a.log), sms.WithMetrics(a.reg)),
-	} {
+	}
+	if a.cfg.ZaloAppID != "" {
+		tokens := zalo.NewTokens(a.db.Credentials(), a.cfg.ZaloOAuthURL, a.cfg.ZaloAppID, a.cfg.ZaloAppSecret, a.log)
+		tokens.Register(a.reg)
+		a.runners = append(a.runners, tokens.KeepFresh)
+		chans = append(chans, zalo.New(zalo.Config{AppID: a.cfg.ZaloAppID, OASecret: a.cfg.ZaloOASecret, OAID: a.cfg.ZaloOAID},
+			a.bot, a.db.Inbox(), zalo.NewAPI(a.cfg.ZaloAPIURL, tokens), tr, zalo.WithLogger(a.log), zalo.WithMetrics(a.reg)))
+	}
+	if a.cfg.TelegramToken != "" {
+		officers := officer.New(a.db.Officers(), a.db.Sync(), tr)
+		tg, err := telegram.New(ctx, telegram.Config{Token: a.cfg.TelegramToken, Secret: a.cfg.TelegramSecret, Mode: a.cfg.TelegramMode,
+			APIURL: a.cfg.TelegramAPIURL, PublicURL: a.cfg.PublicURL}, a.bot, officers, a.db.Inbox(), tr,
+			telegram.WithLogger(a.log), telegram.WithMetrics(a.reg))
+		if err != nil {
+			return err
+		}
+		a.senders = append(a.senders, tg.Sender())
+		chans = append(chans, tg)
+	}
+	for _, ch := range chans {
 		ch.Register(a.mux)
+		if r, ok := ch.(channels.Runner); ok {
+			a.runners = append(a.runners, r.Run)
+		}
 		a.log.Info("channel enabled", "channel", ch.Name())
 	}
 	return a.wireOutbox()
@@ -84,7 +110,7 @@ func (a *app) wireConversations(ctx context.Context) error {
 // wireOutbox starts the delivery workers for the configured senders and the
 // scheduled sync.
 func (a *app) wireOutbox() error {
-	if senders := outboxSenders(a.cfg, a.db); len(senders) > 0 {
+	if senders := append(outboxSenders(a.cfg, a.db), a.senders...); len(senders) > 0 {
 		w := notify.NewWorker(a.db.Outbox(), senders, notify.WithMaxAttempts(a.cfg.OutboxAttempts),
 			notify.WithWorkerLogger(a.log), notify.WithWorkerMetrics(a.reg))
 		a.runners = append(a.runners, w.Run)
