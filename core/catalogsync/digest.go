@@ -151,7 +151,8 @@ func (b *DigestBuilder) sms(changes []catalog.Change, data i18n.Data) string {
 		return full
 	}
 	// Too long: drop codes from the end until it fits, saying how many more.
-	for n := len(items) - 1; n >= 0; n-- {
+	// Two segments hold a few dozen codes at most: start there.
+	for n := min(len(items)-1, 40); n >= 0; n-- {
 		data["List"] = strings.Join(items[:n], "; ") + "; +" + strconv.Itoa(len(items)-n)
 		if n == 0 {
 			data["List"] = "+" + strconv.Itoa(len(items))

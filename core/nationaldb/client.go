@@ -78,6 +78,13 @@ func New(base *url.URL, dept string, opts ...Option) *Client {
 	for _, o := range opts {
 		o(c)
 	}
+	if c.http.Transport == nil {
+		// Keep a connection per concurrent request alive: the default pool of
+		// two idle connections would reconnect for every other request.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 2 * c.concurrency
+		c.http.Transport = t
+	}
 	return c
 }
 
