@@ -202,24 +202,29 @@ func (c *Channel) onMessage(ctx context.Context, u *models.Update, m *models.Mes
 	text, officerCmd := c.translateCommand(m.Text)
 	in := message.Inbound{Channel: message.Telegram, UserID: strconv.FormatInt(m.From.ID, 10), Text: text,
 		MessageID: strconv.FormatInt(u.ID, 10), Time: time.Unix(int64(m.Date), 0).UTC()}
-	reply, how, err := inbox.Process(ctx, c.inbox, in, nil, func() message.Reply {
+	c.answerOnce(ctx, "message", chatID, in, func() message.Reply {
 		if officerCmd != "" {
 			if r, ok := c.officerCommand(ctx, chatID, officerCmd, text); ok {
 				return r
 			}
-			text = "HD" // not an officer: the citizen's help, nothing more
-			in.Text = text
+			in.Text = "HD" // not an officer: the citizen's help, nothing more
 		}
 		return c.bot.Handle(ctx, in, Caps())
 	})
+}
+
+// answerOnce handles an update once per update_id and sends the reply; a
+// redelivered update gets nothing.
+func (c *Channel) answerOnce(ctx context.Context, kind string, chatID int64, in message.Inbound, handle func() message.Reply) {
+	reply, how, err := inbox.Process(ctx, c.inbox, in, nil, handle)
 	if err != nil {
 		c.log.Error("telegram inbox", "error", err)
 	}
 	if how != inbox.Handled {
-		c.updates.WithLabelValues("message", "duplicate").Inc()
+		c.updates.WithLabelValues(kind, "duplicate").Inc()
 		return
 	}
-	c.updates.WithLabelValues("message", "replied").Inc()
+	c.updates.WithLabelValues(kind, "replied").Inc()
 	c.send(ctx, chatID, reply)
 }
 
@@ -298,16 +303,7 @@ func (c *Channel) onCallback(ctx context.Context, u *models.Update, q *models.Ca
 	chatID := q.Message.Message.Chat.ID
 	in := message.Inbound{Channel: message.Telegram, UserID: strconv.FormatInt(q.From.ID, 10), Text: q.Data,
 		MessageID: strconv.FormatInt(u.ID, 10), Time: time.Now().UTC(), Choice: true}
-	reply, how, err := inbox.Process(ctx, c.inbox, in, nil, func() message.Reply { return c.bot.Handle(ctx, in, Caps()) })
-	if err != nil {
-		c.log.Error("telegram inbox", "error", err)
-	}
-	if how != inbox.Handled {
-		c.updates.WithLabelValues("callback_query", "duplicate").Inc()
-		return
-	}
-	c.updates.WithLabelValues("callback_query", "replied").Inc()
-	c.send(ctx, chatID, reply)
+	c.answerOnce(ctx, "callback_query", chatID, in, func() message.Reply { return c.bot.Handle(ctx, in, Caps()) })
 }
 
 // keyboard turns choices into an inline keyboard, one button a row;
