@@ -5,8 +5,10 @@
 package nationaldbtest
 
 import (
+	"bufio"
 	"encoding/json"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -27,7 +29,8 @@ type Fake struct {
 	PageSize int
 	// FailRate is the share of requests answered 500/502/503 or reset.
 	FailRate float64
-	// Latency delays every answer (the benchmark's 5 ms).
+	// Latency is how long every answer takes, counted from the request's
+	// arrival (the benchmark's 5 ms): the fake's own work is inside it.
 	Latency time.Duration
 	// FailDetailsAfter, when positive, fails every detail request after that
 	// many (an outage in the middle of a window).
@@ -140,11 +143,11 @@ func (f *Fake) misbehave(w http.ResponseWriter) bool {
 	return true
 }
 
-func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (f *Fake) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	f.Requests.Add(1)
-	if f.Latency > 0 {
-		time.Sleep(f.Latency)
-	}
+	start := time.Now()
+	w := &delayed{ResponseWriter: rw, until: start.Add(f.Latency)}
+	defer w.flush()
 	if r.URL.Path != "/index.php" || r.URL.Query().Get("option") != "com_thutuchanhchinh" {
 		http.NotFound(w, r)
 		return
@@ -223,6 +226,33 @@ func (f *Fake) detail(w http.ResponseWriter, idS string) {
 		return
 	}
 	writeJSON(w, map[string]any{"status": "success", "data": r})
+}
+
+// delayed holds an answer back until its due time.
+type delayed struct {
+	http.ResponseWriter
+	until time.Time
+	code  int
+	body  []byte
+}
+
+func (d *delayed) WriteHeader(code int)        { d.code = code }
+func (d *delayed) Write(b []byte) (int, error) { d.body = append(d.body, b...); return len(b), nil }
+
+func (d *delayed) flush() {
+	if d.code == -1 {
+		return // hijacked
+	}
+	time.Sleep(time.Until(d.until))
+	if d.code != 0 {
+		d.ResponseWriter.WriteHeader(d.code)
+	}
+	_, _ = d.ResponseWriter.Write(d.body)
+}
+
+func (d *delayed) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	d.code = -1
+	return http.NewResponseController(d.ResponseWriter).Hijack()
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
