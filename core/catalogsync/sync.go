@@ -198,26 +198,37 @@ func (s *Syncer) RunOnce(ctx context.Context) (Summary, error) {
 
 func (s *Syncer) run(ctx context.Context, run *Run) (Summary, error) {
 	sum := Summary{}
-	items, err := s.client.List(ctx, run.WindowStart, run.WindowEnd)
-	if err != nil {
-		return sum, err
-	}
-	// A procedure may be listed twice (pages shifting under us): once is enough.
-	seen := map[int64]bool{}
-	var ids []int64
-	for _, it := range items {
-		if !seen[it.SystemID] {
-			seen[it.SystemID] = true
-			ids = append(ids, it.SystemID)
-		}
-	}
-	slices.Sort(ids)
-	// Fetching and storing overlap: the fetchers hand procedures to one
+	// Listing, fetching and storing overlap: the lister hands ids to the
+	// fetchers as each page arrives, and the fetchers hand procedures to one
 	// storer, which writes them in batches while the next ones download.
-	fetched := make(chan catalog.Procedure, 2*BatchSize)
-	stored := make(chan error, 1)
 	fetchCtx, stopFetching := context.WithCancel(ctx)
 	defer stopFetching()
+	ids := make(chan int64, nationaldb.PageSize)
+	listed := make(chan error, 1)
+	go func() {
+		defer close(ids)
+		seen := map[int64]bool{} // a procedure may be listed twice (pages shifting under us)
+		err := s.client.ListPages(fetchCtx, run.WindowStart, run.WindowEnd, func(items []nationaldb.Item) error {
+			for _, it := range items {
+				if seen[it.SystemID] {
+					continue
+				}
+				seen[it.SystemID] = true
+				select {
+				case ids <- it.SystemID:
+				case <-fetchCtx.Done():
+					return fetchCtx.Err()
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			stopFetching() // an incomplete window cannot be checkpointed
+		}
+		listed <- err
+	}()
+	fetched := make(chan catalog.Procedure, 2*BatchSize)
+	stored := make(chan error, 1)
 	go func() {
 		err := s.storeBatches(ctx, run, fetched)
 		if err != nil {
@@ -236,12 +247,14 @@ func (s *Syncer) run(ctx context.Context, run *Run) (Summary, error) {
 		}
 	}, func(id int64, err error) {
 		sum.Skipped++
-		s.log.Warn("listed procedure has no details upstream; skipped", "id_hethong", id, "error", err)
+		s.log.Warn("listed procedure cannot be fetched; skipped", "id_hethong", id, "error", err)
 	})
 	close(fetched)
 	storeErr := <-stored
-	if err := errors.Join(fetchErr, storeErr); err != nil {
-		return sum, fmt.Errorf("fetching procedures: %w", err)
+	stopFetching() // releases the lister if the fetchers stopped first
+	listErr := <-listed
+	if err := cause(ctx, listErr, fetchErr, storeErr); err != nil {
+		return sum, fmt.Errorf("syncing the window: %w", err)
 	}
 	recipients, err := s.allRecipients(ctx)
 	if err != nil {
@@ -264,6 +277,25 @@ func (s *Syncer) run(ctx context.Context, run *Run) (Summary, error) {
 	run.Alerts = queued
 	sum.Run, sum.Queued = *run, queued
 	return sum, nil
+}
+
+// cause picks the error that stopped a run: the first that is not just
+// another stage being cancelled because of it.
+func cause(ctx context.Context, errs ...error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var canceled error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, context.Canceled):
+			canceled = err
+		default:
+			return err
+		}
+	}
+	return canceled
 }
 
 // storeBatches writes what arrives on fetched in batches, each in one catalogue

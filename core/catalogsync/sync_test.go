@@ -313,6 +313,66 @@ func TestSyncOutageResumes(t *testing.T) {
 	}
 }
 
+// A listing that breaks off mid-window fails the run without moving the
+// checkpoint; what was fetched meanwhile is stored and alerted once, later.
+func TestSyncListOutage(t *testing.T) {
+	db := storetest.SQLite(t)
+	fake := nationaldbtest.New(time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC))
+	fake.PageSize = 100
+	for i := range 350 {
+		fake.Put(record(i))
+	}
+	e := newEnv(t, db, fake, nationaldb.WithRetry(time.Millisecond, 200*time.Millisecond))
+	ctx := context.Background()
+	fake.FailListAfter = 2
+	e.now = e.now.Add(2 * time.Hour)
+	_, err := e.syncer.RunOnce(ctx)
+	if err == nil || !strings.Contains(err.Error(), "page 3") {
+		t.Fatalf("a sync whose listing broke off at page 3 says %v", err)
+	}
+	if _, ok, _ := db.Sync().Checkpoint(ctx); ok {
+		t.Fatal("the checkpoint moved after a failed listing")
+	}
+	if n, _ := db.Catalog().CountProcedures(ctx); n > 200 {
+		t.Fatalf("%d procedures stored from two listed pages", n)
+	}
+	e.deliver(t)
+	if len(e.smtp.Messages()) != 0 {
+		t.Fatal("alerts went out for an unfinished run")
+	}
+	fake.FailListAfter = 0
+	e.sync(t)
+	if n, _ := db.Catalog().CountProcedures(ctx); n != 350 {
+		t.Fatalf("%d procedures after the listing healed, want 350", n)
+	}
+	if mails := e.smtp.Messages(); len(mails) != 2 {
+		t.Fatalf("%d emails, want one per address", len(mails))
+	} else if subject, _, _ := mailParts(t, mails[0]); !strings.Contains(subject, "350 mới") {
+		t.Fatalf("digest subject %q does not count 350 new", subject)
+	}
+}
+
+// A record the portal serves unusable (no name) is skipped with a warning;
+// it does not hold the rest of the window hostage.
+func TestSyncSkipsInvalidRecord(t *testing.T) {
+	db := storetest.SQLite(t)
+	fake := nationaldbtest.New(time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC))
+	for i := range 10 {
+		fake.Put(record(i))
+	}
+	bad := record(10)
+	bad["ten"] = ""
+	fake.Put(bad)
+	e := newEnv(t, db, fake)
+	sum := e.sync(t)
+	if sum.Skipped != 1 || sum.Run.New != 10 {
+		t.Fatalf("summary %+v, want 10 new and 1 skipped", sum)
+	}
+	if _, ok, _ := db.Sync().Checkpoint(context.Background()); !ok {
+		t.Fatal("the checkpoint did not move past a window with one bad record")
+	}
+}
+
 func decodeQP(enc string, b []byte) string {
 	switch strings.ToLower(enc) {
 	case "quoted-printable":

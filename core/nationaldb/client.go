@@ -25,8 +25,20 @@ import (
 	"github.com/dvcbot/dvcbot/core/vntext"
 )
 
+// PageSize is the most items a list page holds.
+const PageSize = 500
+
 // ErrNotFound is returned for an unknown procedure.
 var ErrNotFound = errors.New("procedure not found upstream")
+
+// ErrInvalid is returned for a procedure whose record cannot be used: a
+// field of the wrong type, no name, an unknown status. Asking again gets the
+// same record, so it is not retried.
+var ErrInvalid = errors.New("procedure record is invalid")
+
+// errMalformed is JSON of the wrong shape: unlike an error page, it is what
+// the portal will answer again.
+var errMalformed = errors.New("answer does not follow the feed's contract")
 
 // Client talks to one province's procedures portal.
 type Client struct {
@@ -133,41 +145,64 @@ func (c *Client) endpoint(params url.Values) string {
 // List returns every procedure modified in [start, end), all pages.
 func (c *Client) List(ctx context.Context, start, end time.Time) ([]Item, error) {
 	var out []Item
+	err := c.ListPages(ctx, start, end, func(items []Item) error {
+		out = append(out, items...)
+		return nil
+	})
+	return out, err
+}
+
+// ListPages calls fn with each page of the procedures modified in
+// [start, end), in order, so a caller can start on the first page while the
+// rest download. An error from fn stops the listing and is returned.
+func (c *Client) ListPages(ctx context.Context, start, end time.Time, fn func([]Item) error) error {
 	for page := 1; ; page++ {
 		params := url.Values{"task": {"getListThutucFromDB"}, "dept_id": {c.dept},
 			"startdate": {FormatTime(start)}, "enddate": {FormatTime(end)}, "page": {strconv.Itoa(page)}}
 		var p listPage
 		if err := c.get(ctx, "list", c.endpoint(params), &p); err != nil {
-			return nil, fmt.Errorf("listing %s – %s, page %d: %w", FormatTime(start), FormatTime(end), page, err)
+			return fmt.Errorf("listing %s – %s, page %d: %w", FormatTime(start), FormatTime(end), page, err)
 		}
 		if p.Status != "success" {
-			return nil, fmt.Errorf("listing page %d: upstream says %q: %s", page, p.Status, p.Message)
+			return fmt.Errorf("listing page %d: upstream says %q: %s", page, p.Status, p.Message)
 		}
-		var items []listItem
-		if len(p.Data) > 0 && string(p.Data) != "null" {
-			if err := json.Unmarshal(p.Data, &items); err != nil {
-				return nil, fmt.Errorf("listing page %d: data is not a list of procedures: %w", page, err)
-			}
+		items, err := parsePage(page, p.Data)
+		if err != nil {
+			return err
 		}
-		for _, it := range items {
-			id, err := it.SystemID.Int64()
-			if err != nil {
-				return nil, fmt.Errorf("listing page %d: id_hethong %q is not a number", page, it.SystemID)
-			}
-			updated, err := catalog.ParseUpstreamTime(it.Updated)
-			if err != nil {
-				return nil, fmt.Errorf("listing page %d, procedure %d: %w", page, id, err)
-			}
-			st, err := catalog.ParseUpstreamStatus(it.Status)
-			if err != nil {
-				return nil, fmt.Errorf("listing page %d, procedure %d: %w", page, id, err)
-			}
-			out = append(out, Item{SystemID: id, Code: it.Code, Name: it.Name, UpdatedAt: updated, Status: st})
+		if err := fn(items); err != nil {
+			return err
 		}
 		if page >= p.TotalPages || len(items) == 0 {
-			return out, nil
+			return nil
 		}
 	}
+}
+
+func parsePage(page int, data json.RawMessage) ([]Item, error) {
+	var raw []listItem
+	if len(data) > 0 && string(data) != "null" {
+		if err := json.Unmarshal(data, &raw); err != nil {
+			return nil, fmt.Errorf("listing page %d: data is not a list of procedures: %w", page, err)
+		}
+	}
+	items := make([]Item, 0, len(raw))
+	for _, it := range raw {
+		id, err := it.SystemID.Int64()
+		if err != nil {
+			return nil, fmt.Errorf("listing page %d: id_hethong %q is not a number", page, it.SystemID)
+		}
+		updated, err := catalog.ParseUpstreamTime(it.Updated)
+		if err != nil {
+			return nil, fmt.Errorf("listing page %d, procedure %d: %w", page, id, err)
+		}
+		st, err := catalog.ParseUpstreamStatus(it.Status)
+		if err != nil {
+			return nil, fmt.Errorf("listing page %d, procedure %d: %w", page, id, err)
+		}
+		items = append(items, Item{SystemID: id, Code: it.Code, Name: it.Name, UpdatedAt: updated, Status: st})
+	}
+	return items, nil
 }
 
 type detailResponse struct {
@@ -180,6 +215,9 @@ type detailResponse struct {
 func (c *Client) Detail(ctx context.Context, id int64) (catalog.Procedure, error) {
 	var d detailResponse
 	err := c.get(ctx, "detail", c.endpoint(url.Values{"task": {"getThutuc"}, "id_hethong": {strconv.FormatInt(id, 10)}}), &d)
+	if errors.Is(err, errMalformed) {
+		return catalog.Procedure{}, fmt.Errorf("procedure %d: %w: %w", id, ErrInvalid, err)
+	}
 	if err != nil {
 		return catalog.Procedure{}, fmt.Errorf("procedure %d: %w", id, err)
 	}
@@ -188,7 +226,7 @@ func (c *Client) Detail(ctx context.Context, id int64) (catalog.Procedure, error
 	}
 	p, err := d.Data.Procedure()
 	if err != nil {
-		return catalog.Procedure{}, fmt.Errorf("procedure %d: %w", id, err)
+		return catalog.Procedure{}, fmt.Errorf("procedure %d: %w: %w", id, ErrInvalid, err)
 	}
 	if p.SystemID == 0 {
 		p.SystemID = id
@@ -196,14 +234,14 @@ func (c *Client) Detail(ctx context.Context, id int64) (catalog.Procedure, error
 	return p, nil
 }
 
-// Details fetches ids with at most Concurrency requests at a time and calls
-// fn with each procedure (from one goroutine at a time). A procedure the
-// portal no longer knows is reported to skipped and left out. The first other
-// error stops the fetches and is returned.
-func (c *Client) Details(ctx context.Context, ids []int64, fn func(catalog.Procedure) error, skipped func(id int64, err error)) error {
+// Details fetches the ids received until the channel closes, with at most
+// Concurrency requests at a time, and calls fn with each procedure (from one
+// goroutine at a time). A procedure the portal no longer knows or serves
+// unusable is reported to skipped and left out. The first other error stops
+// the fetches and is returned.
+func (c *Client) Details(ctx context.Context, ids <-chan int64, fn func(catalog.Procedure) error, skipped func(id int64, err error)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	jobs := make(chan int64)
 	var mu sync.Mutex
 	var firstErr error
 	fail := func(err error) {
@@ -217,9 +255,19 @@ func (c *Client) Details(ctx context.Context, ids []int64, fn func(catalog.Proce
 	var wg sync.WaitGroup
 	for range c.concurrency {
 		wg.Go(func() {
-			for id := range jobs {
+			for {
+				var id int64
+				select {
+				case next, ok := <-ids:
+					if !ok {
+						return
+					}
+					id = next
+				case <-ctx.Done():
+					return
+				}
 				p, err := c.Detail(ctx, id)
-				if errors.Is(err, ErrNotFound) {
+				if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
 					mu.Lock()
 					skipped(id, err)
 					mu.Unlock()
@@ -227,7 +275,7 @@ func (c *Client) Details(ctx context.Context, ids []int64, fn func(catalog.Proce
 				}
 				if err != nil {
 					fail(err)
-					continue
+					return
 				}
 				mu.Lock()
 				if firstErr == nil {
@@ -240,15 +288,6 @@ func (c *Client) Details(ctx context.Context, ids []int64, fn func(catalog.Proce
 			}
 		})
 	}
-send:
-	for _, id := range ids {
-		select {
-		case jobs <- id:
-		case <-ctx.Done():
-			break send
-		}
-	}
-	close(jobs)
 	wg.Wait()
 	if firstErr != nil {
 		return firstErr
@@ -274,6 +313,9 @@ func (c *Client) get(ctx context.Context, kind, u string, v any) error {
 		case errors.As(err, &se) && se.code == http.StatusNotFound:
 			c.requests(kind, "not_found")
 			return struct{}{}, backoff.Permanent(ErrNotFound)
+		case errors.Is(err, errMalformed):
+			c.requests(kind, "refused")
+			return struct{}{}, backoff.Permanent(err)
 		case errors.As(err, &se) && se.code < 500 && se.code != http.StatusTooManyRequests:
 			c.requests(kind, "refused")
 			return struct{}{}, backoff.Permanent(err)
@@ -312,8 +354,11 @@ func (c *Client) once(ctx context.Context, u string, v any) error {
 		return &statusError{resp.StatusCode}
 	}
 	if err := json.Unmarshal(body, v); err != nil {
+		if json.Valid(body) {
+			return fmt.Errorf("%w: %w", errMalformed, err)
+		}
 		// A PHP error page with status 200 is as transient as a 500.
-		return fmt.Errorf("answer is not the expected JSON: %w", err)
+		return fmt.Errorf("answer is not JSON: %w", err)
 	}
 	return nil
 }

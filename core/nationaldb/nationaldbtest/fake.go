@@ -35,6 +35,9 @@ type Fake struct {
 	// FailDetailsAfter, when positive, fails every detail request after that
 	// many (an outage in the middle of a window).
 	FailDetailsAfter int64
+	// FailListAfter, when positive, fails every list request after that many.
+	FailListAfter int64
+	lists            atomic.Int64
 	rng              *rand.Rand
 	details          atomic.Int64
 	Requests         atomic.Int64
@@ -155,6 +158,10 @@ func (f *Fake) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	switch q.Get("task") {
 	case "getListThutucFromDB":
+		if n := f.lists.Add(1); f.FailListAfter > 0 && n > f.FailListAfter {
+			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		if f.misbehave(w) {
 			return
 		}
