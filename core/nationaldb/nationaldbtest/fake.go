@@ -37,13 +37,13 @@ type Fake struct {
 	FailDetailsAfter int64
 	// FailListAfter, when positive, fails every list request after that many.
 	FailListAfter int64
-	lists            atomic.Int64
-	rng              *rand.Rand
-	details          atomic.Int64
-	Requests         atomic.Int64
-	clock            time.Time
-	window           string           // the last listed window…
-	windowItems      []map[string]any // …and its items, until a change
+	lists         atomic.Int64
+	rng           *rand.Rand
+	details       atomic.Int64
+	Requests      atomic.Int64
+	clock         time.Time
+	window        string           // the last listed window…
+	windowItems   []map[string]any // …and its items, until a change
 }
 
 // New returns an empty fake whose records get ngay_cap_nhat from a clock
