@@ -228,6 +228,9 @@ func entity(name string) (string, bool) {
 }
 
 func squeezeBlankLines(s string) string {
+	if squeezed(s) {
+		return s
+	}
 	lines := strings.Split(s, "\n")
 	out := lines[:0]
 	for _, l := range lines {
@@ -238,6 +241,44 @@ func squeezeBlankLines(s string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// squeezed reports whether squeezeBlankLines would return s unchanged: no
+// blank line, no space at a line's ends, no run of spaces, no other white
+// space than ' ' and '\n'. Stored texts mostly are, and the check allocates
+// nothing.
+func squeezed(s string) bool {
+	if s == "" {
+		return true
+	}
+	prev := byte('\n') // a line may not start with a space or be blank
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ':
+			if prev == ' ' || prev == '\n' {
+				return false
+			}
+		case c == '\n':
+			if prev == ' ' || prev == '\n' {
+				return false
+			}
+		case c < utf8.RuneSelf:
+			if asciiSpace(c) {
+				return false
+			}
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if unicode.IsSpace(r) {
+				return false
+			}
+			i += size - 1
+		}
+		prev = c
+	}
+	return prev != ' ' && prev != '\n'
+}
+
+func asciiSpace(c byte) bool { return c == '\t' || c == '\v' || c == '\f' || c == '\r' }
 
 // Clean is the canonical stored form of an upstream text: NFC, HTML removed,
 // whitespace squeezed. Hashes and diffs compare on it.

@@ -186,3 +186,40 @@ func TestScanFoldedMatchesFoldWords(t *testing.T) {
 		t.Errorf("stopping after 2 words scanned %d", n)
 	}
 }
+
+func TestClean(t *testing.T) {
+	for in, want := range map[string]string{
+		"Miễn phí":      "Miễn phí",
+		"  Miễn   phí ": "Miễn phí",
+		"<p>Bước 1:&nbsp;Nộp hồ sơ</p>\r\n<p>Bước 2</p>": "Bước 1: Nộp hồ sơ\nBước 2",
+		"dòng 1\n\n\ndòng 2\n":                           "dòng 1\ndòng 2",
+		"a\tb\u00a0c\u3000d":                             "a b c d",
+		"Ho\u0302\u0300 so\u031b":                        "Hồ sơ", // NFD in, NFC out
+		"":                                               "",
+		"\n \n":                                          "",
+	} {
+		if got := Clean(in); got != want {
+			t.Errorf("Clean(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// squeezed is only a shortcut: whenever it says yes, the long way agrees.
+func FuzzSqueezed(f *testing.F) {
+	for _, s := range []string{"a b", "a  b", " a", "a ", "a\nb", "a\n\nb", "a\u00a0b", "a\tb", "ồ\n", "\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		lines := strings.Split(s, "\n")
+		out := lines[:0]
+		for _, l := range lines {
+			if l = strings.Join(strings.Fields(l), " "); l != "" {
+				out = append(out, l)
+			}
+		}
+		long := strings.Join(out, "\n")
+		if squeezed(s) != (long == s) {
+			t.Errorf("squeezed(%q) = %v, but squeezing gives %q", s, squeezed(s), long)
+		}
+	})
+}
