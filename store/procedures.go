@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -171,28 +172,55 @@ func (t catalogTx) ProceduresByCode(ctx context.Context, codes []string) (map[st
 	return out, nil
 }
 
-func (t catalogTx) SaveProcedure(ctx context.Context, p catalog.Procedure, ch catalog.Change) error {
-	row := procedureToRow(p)
-	q := t.tx.NewInsert().Model(&row)
-	if p.Version > 1 {
-		q = q.On("CONFLICT (code) DO UPDATE")
+// insertChunk bounds the rows of one INSERT (SQLite caps a statement's size).
+const insertChunk = 250
+
+func (t catalogTx) SaveProcedures(ctx context.Context, saved []catalog.Saved) error {
+	last := make(map[string]int, len(saved))
+	for i, sv := range saved {
+		last[sv.Procedure.Code] = i
 	}
-	if _, err := q.Exec(ctx); err != nil {
-		return fmt.Errorf("saving procedure %s: %w", p.Code, err)
+	// A first version is inserted plainly, so a row someone else created
+	// meanwhile fails the transaction instead of being overwritten.
+	var created, updated []procedureRow
+	versions := make([]procedureVersionRow, len(saved))
+	for i, sv := range saved {
+		p, ch := sv.Procedure, sv.Change
+		row := procedureToRow(p)
+		data, err := json.Marshal(row)
+		if err != nil {
+			return err
+		}
+		versions[i] = procedureVersionRow{
+			ProcedureCode: p.Code, Version: p.Version, Status: string(p.Status), ContentHash: p.ContentHash,
+			ChangeKind: string(ch.Kind), ChangedFields: ch.Fields, Data: string(data), Source: p.Source,
+			Alerted: p.Source != catalog.SourceSync, CreatedAt: p.UpdatedAt.UTC(),
+		}
+		switch {
+		case last[p.Code] != i: // a later version of it follows in this batch
+		case p.Version == 1:
+			created = append(created, row)
+		default:
+			updated = append(updated, row)
+		}
+	}
+	for _, rows := range [][]procedureRow{created, updated} {
+		for chunk := range slices.Chunk(rows, insertChunk) {
+			q := t.tx.NewInsert().Model(&chunk)
+			if chunk[0].Version > 1 {
+				q = q.On("CONFLICT (code) DO UPDATE")
+			}
+			if _, err := q.Exec(ctx); err != nil {
+				return fmt.Errorf("saving procedures %s…: %w", chunk[0].Code, err)
+			}
+		}
+	}
+	for chunk := range slices.Chunk(versions, insertChunk) {
+		if _, err := t.tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
+			return fmt.Errorf("recording versions of procedures %s…: %w", chunk[0].ProcedureCode, err)
+		}
 	}
 	*t.changed = true
-	data, err := json.Marshal(row)
-	if err != nil {
-		return err
-	}
-	v := procedureVersionRow{
-		ProcedureCode: p.Code, Version: p.Version, Status: string(p.Status), ContentHash: p.ContentHash,
-		ChangeKind: string(ch.Kind), ChangedFields: ch.Fields, Data: string(data), Source: p.Source,
-		Alerted: p.Source != catalog.SourceSync, CreatedAt: p.UpdatedAt.UTC(),
-	}
-	if _, err := t.tx.NewInsert().Model(&v).Exec(ctx); err != nil {
-		return fmt.Errorf("recording version %d of procedure %s: %w", p.Version, p.Code, err)
-	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -269,6 +270,29 @@ func TestCatalogApplyVersions(t *testing.T) {
 		}
 		if _, err := cs.Procedure(ctx, "9.999999"); !errors.Is(err, catalog.ErrNotFound) {
 			t.Fatalf("unknown procedure: %v", err)
+		}
+		// One batch: a new code listed twice (two upstream ids, one maso), a
+		// modification and a new procedure, written together.
+		ch = apply(proc("2.000001", "Cấp lại căn cước", "Miễn phí"), proc("1.001193", "Đăng ký khai sinh", "10.000 đồng"),
+			proc("2.000001", "Cấp lại căn cước", "30.000 đồng"), proc("2.000002", "Cấp đổi căn cước", "Miễn phí"))
+		kinds := make([]string, len(ch))
+		for i, c := range ch {
+			kinds[i] = fmt.Sprintf("%s %s v%d", c.Code, c.Kind, c.Version)
+		}
+		if want := []string{"2.000001 new v1", "1.001193 modified v3", "2.000001 modified v2", "2.000002 new v1"}; !slices.Equal(kinds, want) {
+			t.Fatalf("mixed batch: %v, want %v", kinds, want)
+		}
+		if p, _ := cs.Procedure(ctx, "2.000001"); p.Version != 2 || p.Fee != "30.000 đồng" {
+			t.Fatalf("code listed twice stored as %+v", p)
+		}
+		if vs, _ := db.ProcedureVersions(ctx, "2.000001"); len(vs) != 2 || vs[0].ChangeKind != "new" || vs[1].ChangeKind != "modified" {
+			t.Fatalf("versions of the code listed twice: %+v", vs)
+		}
+		if p, _ := cs.Procedure(ctx, "1.001193"); p.Version != 3 || p.Fee != "10.000 đồng" {
+			t.Fatalf("modified in a mixed batch: %+v", p)
+		}
+		if n, _ := cs.CountProcedures(ctx); n != 4 {
+			t.Fatalf("count after the mixed batch = %d", n)
 		}
 	})
 }

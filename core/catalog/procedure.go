@@ -226,8 +226,15 @@ type Store interface {
 type Tx interface {
 	// ProceduresByCode returns the stored procedures among codes.
 	ProceduresByCode(ctx context.Context, codes []string) (map[string]Procedure, error)
-	// SaveProcedure inserts or updates p and records its version.
-	SaveProcedure(ctx context.Context, p Procedure, change Change) error
+	// SaveProcedures inserts or updates the procedures and records their
+	// versions, in order: a code may come twice (version n, then n+1).
+	SaveProcedures(ctx context.Context, saved []Saved) error
+}
+
+// Saved is one procedure Apply stores and the change it records.
+type Saved struct {
+	Procedure Procedure
+	Change    Change
 }
 
 // Apply stores incoming procedures as of now: a new code becomes version 1, a
@@ -243,7 +250,7 @@ func Apply(ctx context.Context, tx Tx, incoming []Procedure, source string, now 
 		return nil, err
 	}
 	now = now.UTC()
-	var changes []Change
+	var saved []Saved
 	for _, p := range incoming {
 		p = p.normalized()
 		p.ContentHash = p.Hash()
@@ -277,11 +284,19 @@ func Apply(ctx context.Context, tx Tx, incoming []Procedure, source string, now 
 			p.CancelledAt = nil
 		}
 		ch.Code, ch.Name, ch.Version = p.Code, p.Name, p.Version
-		if err := tx.SaveProcedure(ctx, p, ch); err != nil {
-			return nil, err
-		}
 		stored[p.Code] = p
-		changes = append(changes, ch)
+		saved = append(saved, Saved{p, ch})
+	}
+	if len(saved) == 0 {
+		return nil, nil
+	}
+	// One write per batch, not two per procedure: a sync stores thousands.
+	if err := tx.SaveProcedures(ctx, saved); err != nil {
+		return nil, err
+	}
+	changes := make([]Change, len(saved))
+	for i, sv := range saved {
+		changes[i] = sv.Change
 	}
 	return changes, nil
 }
