@@ -50,6 +50,19 @@ func record(i int) map[string]any {
 	}
 }
 
+// newFake is a portal holding records 0…n-1 in pages of pageSize (0: the
+// contract's 500).
+func newFake(n, pageSize int) *nationaldbtest.Fake {
+	fake := nationaldbtest.New(time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC))
+	if pageSize > 0 {
+		fake.PageSize = pageSize
+	}
+	for i := range n {
+		fake.Put(record(i))
+	}
+	return fake
+}
+
 // smsGateway stands for Kannel's sendsms: it records every MT.
 type smsGateway struct {
 	mu   sync.Mutex
@@ -170,11 +183,7 @@ func mailParts(t *testing.T, m emailtest.Message) (subject, text, html string) {
 
 func TestSyncAndAlerts(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		fake := nationaldbtest.New(time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC))
-		fake.PageSize = 7
-		for i := range 30 {
-			fake.Put(record(i))
-		}
+		fake := newFake(30, 7)
 		e := newEnv(t, db, fake)
 		ctx := context.Background()
 
@@ -274,10 +283,7 @@ func TestSyncAndAlerts(t *testing.T) {
 // checkpoint stays, and the next run reports every change exactly once.
 func TestSyncOutageResumes(t *testing.T) {
 	db := storetest.SQLite(t)
-	fake := nationaldbtest.New(time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC))
-	for i := range 450 { // more than two batches
-		fake.Put(record(i))
-	}
+	fake := newFake(450, 0)
 	e := newEnv(t, db, fake, nationaldb.WithRetry(time.Millisecond, 300*time.Millisecond))
 	ctx := context.Background()
 	fake.FailDetailsAfter = 300
@@ -317,11 +323,7 @@ func TestSyncOutageResumes(t *testing.T) {
 // checkpoint; what was fetched meanwhile is stored and alerted once, later.
 func TestSyncListOutage(t *testing.T) {
 	db := storetest.SQLite(t)
-	fake := nationaldbtest.New(time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC))
-	fake.PageSize = 100
-	for i := range 350 {
-		fake.Put(record(i))
-	}
+	fake := newFake(350, 100)
 	e := newEnv(t, db, fake, nationaldb.WithRetry(time.Millisecond, 200*time.Millisecond))
 	ctx := context.Background()
 	fake.FailListAfter = 2
@@ -356,10 +358,7 @@ func TestSyncListOutage(t *testing.T) {
 // it does not hold the rest of the window hostage.
 func TestSyncSkipsInvalidRecord(t *testing.T) {
 	db := storetest.SQLite(t)
-	fake := nationaldbtest.New(time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC))
-	for i := range 10 {
-		fake.Put(record(i))
-	}
+	fake := newFake(10, 0)
 	bad := record(10)
 	bad["ten"] = ""
 	fake.Put(bad)
@@ -389,11 +388,7 @@ func decodeQP(enc string, b []byte) string {
 // the same as a healthy run.
 func TestSyncThroughFlakyUpstream(t *testing.T) {
 	db := storetest.SQLite(t)
-	fake := nationaldbtest.New(time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC))
-	fake.PageSize = 10
-	for i := range 60 {
-		fake.Put(record(i))
-	}
+	fake := newFake(60, 10)
 	fake.FailRate = 0.2
 	e := newEnv(t, db, fake)
 	sum := e.sync(t)
@@ -428,10 +423,7 @@ func TestSyncReplicasRace(t *testing.T) {
 		}
 		return db
 	}
-	fake := nationaldbtest.New(time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC))
-	for i := range 50 {
-		fake.Put(record(i))
-	}
+	fake := newFake(50, 0)
 	fake.Latency = 2 * time.Millisecond
 	a, b := newEnv(t, open(), fake), newEnv(t, open(), fake)
 	b.smtp, b.worker = a.smtp, a.worker
