@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -279,78 +280,61 @@ func TestSyncAndAlerts(t *testing.T) {
 	})
 }
 
-// An outage in the middle of a window: the stored part is not lost, the
-// checkpoint stays, and the next run reports every change exactly once.
-func TestSyncOutageResumes(t *testing.T) {
-	db := storetest.SQLite(t)
-	fake := newFake(450, 0)
-	e := newEnv(t, db, fake, nationaldb.WithRetry(time.Millisecond, 300*time.Millisecond))
-	ctx := context.Background()
-	fake.FailDetailsAfter = 300
-	e.now = e.now.Add(2 * time.Hour)
-	if _, err := e.syncer.RunOnce(ctx); err == nil {
-		t.Fatal("a sync through an outage succeeded")
+// An outage in the middle of a window — of the details or of the list — fails
+// the run: the stored part is not lost, the checkpoint stays, no alert goes
+// out, and the next run reports every change exactly once.
+func TestSyncOutagesResume(t *testing.T) {
+	tests := []struct {
+		name         string
+		records      int
+		pageSize     int
+		detailsAfter int64 // the fake's FailDetailsAfter during the outage
+		listAfter    int64 // its FailListAfter
+		errText      string
+		storedAtMost int
+	}{
+		{name: "details fail after 300 of 450 (more than two batches)", records: 450,
+			detailsAfter: 300, errText: "HTTP 503", storedAtMost: 300},
+		{name: "the list breaks off at page 3 of 4", records: 350, pageSize: 100,
+			listAfter: 2, errText: "page 3", storedAtMost: 200},
 	}
-	if _, ok, _ := db.Sync().Checkpoint(ctx); ok {
-		t.Fatal("the checkpoint moved after a failed run")
-	}
-	if n, _ := db.Catalog().CountProcedures(ctx); n == 0 || n == 450 {
-		t.Fatalf("%d procedures stored before the outage, want a part", n)
-	}
-	e.deliver(t)
-	if len(e.smtp.Messages()) != 0 {
-		t.Fatal("alerts went out for an unfinished run")
-	}
-	if run, _, _ := e.syncer.LastRun(ctx); run.State != "failed" || run.Error == "" {
-		t.Fatalf("failed run recorded as %+v", run)
-	}
-	fake.FailDetailsAfter = 0
-	e.sync(t)
-	if n, _ := db.Catalog().CountProcedures(ctx); n != 450 {
-		t.Fatalf("%d procedures after resuming, want 450", n)
-	}
-	mails := e.smtp.Messages()
-	if len(mails) != 2 {
-		t.Fatalf("%d emails after resuming, want one per address", len(mails))
-	}
-	subject, _, _ := mailParts(t, mails[0])
-	if !strings.Contains(subject, "450 mới") {
-		t.Fatalf("the digest after the outage does not count every new procedure: %q", subject)
-	}
-}
-
-// A listing that breaks off mid-window fails the run without moving the
-// checkpoint; what was fetched meanwhile is stored and alerted once, later.
-func TestSyncListOutage(t *testing.T) {
-	db := storetest.SQLite(t)
-	fake := newFake(350, 100)
-	e := newEnv(t, db, fake, nationaldb.WithRetry(time.Millisecond, 200*time.Millisecond))
-	ctx := context.Background()
-	fake.FailListAfter = 2
-	e.now = e.now.Add(2 * time.Hour)
-	_, err := e.syncer.RunOnce(ctx)
-	if err == nil || !strings.Contains(err.Error(), "page 3") {
-		t.Fatalf("a sync whose listing broke off at page 3 says %v", err)
-	}
-	if _, ok, _ := db.Sync().Checkpoint(ctx); ok {
-		t.Fatal("the checkpoint moved after a failed listing")
-	}
-	if n, _ := db.Catalog().CountProcedures(ctx); n > 200 {
-		t.Fatalf("%d procedures stored from two listed pages", n)
-	}
-	e.deliver(t)
-	if len(e.smtp.Messages()) != 0 {
-		t.Fatal("alerts went out for an unfinished run")
-	}
-	fake.FailListAfter = 0
-	e.sync(t)
-	if n, _ := db.Catalog().CountProcedures(ctx); n != 350 {
-		t.Fatalf("%d procedures after the listing healed, want 350", n)
-	}
-	if mails := e.smtp.Messages(); len(mails) != 2 {
-		t.Fatalf("%d emails, want one per address", len(mails))
-	} else if subject, _, _ := mailParts(t, mails[0]); !strings.Contains(subject, "350 mới") {
-		t.Fatalf("digest subject %q does not count 350 new", subject)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db := storetest.SQLite(t)
+			fake := newFake(tc.records, tc.pageSize)
+			e := newEnv(t, db, fake, nationaldb.WithRetry(time.Millisecond, 300*time.Millisecond))
+			ctx := context.Background()
+			fake.FailDetailsAfter, fake.FailListAfter = tc.detailsAfter, tc.listAfter
+			e.now = e.now.Add(2 * time.Hour)
+			if _, err := e.syncer.RunOnce(ctx); err == nil || !strings.Contains(err.Error(), tc.errText) {
+				t.Fatalf("a sync through the outage says %v, want %q", err, tc.errText)
+			}
+			if _, ok, _ := db.Sync().Checkpoint(ctx); ok {
+				t.Fatal("the checkpoint moved after a failed run")
+			}
+			if n, _ := db.Catalog().CountProcedures(ctx); n == 0 || n > tc.storedAtMost {
+				t.Fatalf("%d procedures stored before the outage, want some, at most %d", n, tc.storedAtMost)
+			}
+			e.deliver(t)
+			if len(e.smtp.Messages()) != 0 {
+				t.Fatal("alerts went out for an unfinished run")
+			}
+			if run, _, _ := e.syncer.LastRun(ctx); run.State != "failed" || run.Error == "" {
+				t.Fatalf("failed run recorded as %+v", run)
+			}
+			fake.FailDetailsAfter, fake.FailListAfter = 0, 0
+			e.sync(t)
+			if n, _ := db.Catalog().CountProcedures(ctx); n != tc.records {
+				t.Fatalf("%d procedures after resuming, want %d", n, tc.records)
+			}
+			mails := e.smtp.Messages()
+			if len(mails) != 2 {
+				t.Fatalf("%d emails after resuming, want one per address", len(mails))
+			}
+			if subject, _, _ := mailParts(t, mails[0]); !strings.Contains(subject, strconv.Itoa(tc.records)+" mới") {
+				t.Fatalf("the digest after the outage does not count every new procedure: %q", subject)
+			}
+		})
 	}
 }
 
