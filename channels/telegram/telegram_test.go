@@ -85,26 +85,17 @@ func (f *fixture) post(update map[string]any, secretHeader string) int {
 
 func (f *fixture) waitSent(n int) []telegramtest.Sent {
 	f.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s := f.fake.Sent()
-		if len(s) >= n {
-			return s
-		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("%d messages sent, want %d: %+v", len(s), n, s)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var s []telegramtest.Sent
+	if !f.fake.Await(context.Background(), 10*time.Second, func() bool { s = f.fake.Sent(); return len(s) >= n }) {
+		f.t.Fatalf("%d messages sent, want %d: %+v", len(s), n, s)
 	}
+	return s
 }
 
 func TestWebhookUpdates(t *testing.T) {
 	f := newFixture(t, telegram.ModeWebhook)
 	// Run registers the webhook and the commands.
-	deadline := time.Now().Add(5 * time.Second)
-	for f.fake.Calls("setWebhook") == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	f.fake.Await(context.Background(), 5*time.Second, func() bool { return f.fake.Calls("setWebhook") > 0 })
 	if f.fake.Webhook["url"] != "https://dvc.example.gov.vn/channels/telegram" || f.fake.Webhook["secret_token"] != secret {
 		t.Fatalf("setWebhook %v", f.fake.Webhook)
 	}

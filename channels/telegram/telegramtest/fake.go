@@ -4,6 +4,7 @@
 package telegramtest
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dvcbot/dvcbot/channels/channeltest"
 )
 
 // Sent is one sendMessage call.
@@ -29,8 +32,9 @@ type Button struct {
 type Fake struct {
 	Token string
 
+	channeltest.Changes // Await a state of the fake
+
 	mu        sync.Mutex
-	cond      *sync.Cond
 	updates   []json.RawMessage
 	nextID    int64
 	sent      []Sent
@@ -43,9 +47,7 @@ type Fake struct {
 
 // New returns an empty fake.
 func New(token string) *Fake {
-	f := &Fake{Token: token, nextID: 1000, calls: map[string]int{}, Forbidden: map[int64]bool{}}
-	f.cond = sync.NewCond(&f.mu)
-	return f
+	return &Fake{Token: token, nextID: 1000, calls: map[string]int{}, Forbidden: map[int64]bool{}}
 }
 
 // Server starts the fake.
@@ -60,7 +62,7 @@ func (f *Fake) Push(body map[string]any) int64 {
 	body["update_id"] = f.nextID
 	b, _ := json.Marshal(body)
 	f.updates = append(f.updates, b)
-	f.cond.Broadcast()
+	f.Notify()
 	return f.nextID
 }
 
@@ -90,6 +92,7 @@ func fail(w http.ResponseWriter, code int, desc string) {
 }
 
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer f.Notify() // whatever the call changed
 	prefix := "/bot" + f.Token + "/"
 	if !strings.HasPrefix(r.URL.Path, prefix) {
 		fail(w, http.StatusUnauthorized, "Unauthorized")
@@ -128,7 +131,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		ok(w, true)
 	case "getUpdates":
-		f.getUpdates(w, form("offset"), form("timeout"))
+		f.getUpdates(r.Context(), w, form("offset"), form("timeout"))
 	case "sendMessage":
 		chat, _ := strconv.ParseInt(form("chat_id"), 10, 64)
 		f.mu.Lock()
@@ -173,31 +176,29 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // getUpdates answers with the queued updates from offset, waiting up to the
 // timeout (capped at 1 s here) for one to arrive.
-func (f *Fake) getUpdates(w http.ResponseWriter, offsetS, timeoutS string) {
+func (f *Fake) getUpdates(ctx context.Context, w http.ResponseWriter, offsetS, timeoutS string) {
 	offset, _ := strconv.ParseInt(offsetS, 10, 64)
 	timeout, _ := strconv.Atoi(timeoutS)
-	deadline := time.Now().Add(min(time.Duration(timeout)*time.Second, time.Second))
+	out := []json.RawMessage{}
+	f.Await(ctx, min(time.Duration(timeout)*time.Second, time.Second), func() bool {
+		out = f.updatesFrom(offset)
+		return len(out) > 0
+	})
+	ok(w, out)
+}
+
+func (f *Fake) updatesFrom(offset int64) []json.RawMessage {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for {
-		var out []json.RawMessage
-		for _, u := range f.updates {
-			var id struct {
-				UpdateID int64 `json:"update_id"`
-			}
-			_ = json.Unmarshal(u, &id)
-			if id.UpdateID >= offset {
-				out = append(out, u)
-			}
+	out := []json.RawMessage{}
+	for _, u := range f.updates {
+		var id struct {
+			UpdateID int64 `json:"update_id"`
 		}
-		if len(out) > 0 || time.Now().After(deadline) {
-			if out == nil {
-				out = []json.RawMessage{}
-			}
-			ok(w, out)
-			return
+		_ = json.Unmarshal(u, &id)
+		if id.UpdateID >= offset {
+			out = append(out, u)
 		}
-		go func() { time.Sleep(50 * time.Millisecond); f.cond.Broadcast() }()
-		f.cond.Wait()
 	}
+	return out
 }

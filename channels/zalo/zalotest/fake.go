@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"sync"
 	"time"
+
+	"github.com/dvcbot/dvcbot/channels/channeltest"
 )
 
 // Sent is one consultation message the OA sent.
@@ -26,6 +28,8 @@ type Button struct {
 
 // Fake is the Zalo side.
 type Fake struct {
+	channeltest.Changes // Await a state of the fake
+
 	AppID, AppSecret string
 	mu               sync.Mutex
 	access           string
@@ -112,6 +116,7 @@ func (f *Fake) oauth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Fake) cs(w http.ResponseWriter, r *http.Request) {
+	defer f.Notify()
 	var body struct {
 		Recipient struct {
 			UserID string `json:"user_id"`
