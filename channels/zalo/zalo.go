@@ -247,15 +247,17 @@ func (c *Channel) serveWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 // Run handles queued events and, every sweep, events a crash left behind.
+// When ctx ends it answers what is already queued before returning.
 func (c *Channel) Run(ctx context.Context) error {
 	sweep := time.NewTicker(30 * time.Second)
 	defer sweep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			c.drain(ctx)
 			return nil
 		case j := <-c.queue:
-			c.handle(ctx, j)
+			c.answer(ctx, j)
 		case <-sweep.C:
 			pending, err := c.inbox.PendingInbound(ctx, message.Zalo, c.now().Add(-2*inbox.StaleAfter), 50)
 			if err != nil {
@@ -265,9 +267,34 @@ func (c *Channel) Run(ctx context.Context) error {
 			for _, p := range pending {
 				claim, err := c.inbox.ClaimInbound(ctx, p.Inbound, p.Payload, inbox.StaleAfter)
 				if err == nil && claim.New {
-					c.handle(ctx, job{in: p.Inbound, raw: p.Payload})
+					c.answer(ctx, job{in: p.Inbound, raw: p.Payload})
 				}
 			}
+		}
+	}
+}
+
+// answerTimeout bounds one answer. A shutdown does not cut an answer short:
+// the reply would go out and stay unrecorded, and be sent again.
+const answerTimeout = 30 * time.Second
+
+// drainTimeout bounds the answers given on shutdown; what it leaves stays
+// recorded for the sweeper of the next start.
+const drainTimeout = 10 * time.Second
+
+func (c *Channel) answer(ctx context.Context, j job) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), answerTimeout)
+	defer cancel()
+	c.handle(ctx, j)
+}
+
+func (c *Channel) drain(ctx context.Context) {
+	for deadline := time.Now().Add(drainTimeout); time.Now().Before(deadline); {
+		select {
+		case j := <-c.queue:
+			c.answer(ctx, j)
+		default:
+			return
 		}
 	}
 }
