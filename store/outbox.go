@@ -87,7 +87,7 @@ func (s *OutboxStore) Claim(ctx context.Context, kinds []string, limit int, leas
 			WHERE id IN (SELECT id FROM outbox WHERE kind IN (?) AND
 				((state = ? AND next_attempt_at <= ?) OR (state = ? AND locked_until < ?))
 				ORDER BY id LIMIT ?`+skipLocked+`)
-			RETURNING *`, notify.Sending, now.Add(lease), bun.In(kinds), notify.Pending, now, notify.Sending, now, limit).Scan(ctx, &rows)
+			RETURNING *`, notify.Sending, now.Add(lease), bun.List(kinds), notify.Pending, now, notify.Sending, now, limit).Scan(ctx, &rows)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claiming outbox messages: %w", err)

@@ -163,7 +163,7 @@ func (t catalogTx) ProceduresByCode(ctx context.Context, codes []string) (map[st
 		return out, nil
 	}
 	var rows []procedureRow
-	if err := t.tx.NewSelect().Model(&rows).Where("code IN (?)", bun.In(codes)).Scan(ctx); err != nil {
+	if err := t.tx.NewSelect().Model(&rows).Where("code IN (?)", bun.List(codes)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("loading procedures: %w", err)
 	}
 	for _, r := range rows {

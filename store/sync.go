@@ -152,7 +152,7 @@ func (s *SyncStore) Finish(ctx context.Context, run catalogsync.Run, build func(
 		}
 		if len(ids) > 0 {
 			if _, err := tx.NewUpdate().Model((*procedureVersionRow)(nil)).Set("alerted = ?", true).
-				Where("id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
+				Where("id IN (?)", bun.List(ids)).Exec(ctx); err != nil {
 				return fmt.Errorf("marking changes reported: %w", err)
 			}
 		}

@@ -106,17 +106,6 @@ func isDigits(s string) bool {
 	return true
 }
 
-// indexTerms returns a text's folded syllables followed by its syllable pairs.
-func (a *Analyzer) indexTerms(text string) []string {
-	words := foldWords(text)
-	out := make([]string, 0, 2*len(words))
-	out = append(out, words...)
-	for i := 0; i+1 < len(words); i++ {
-		out = append(out, words[i]+" "+words[i+1])
-	}
-	return out
-}
-
 // Term is one weighted query term.
 type Term struct {
 	Text   string
