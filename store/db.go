@@ -116,3 +116,24 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) Close() error { return db.bun.Close() }
 
 func (db *DB) utcNow() time.Time { return db.now().UTC() }
+
+// prepared returns the arguments of a hand-written hot-path statement
+// ($1, $2… placeholders, run on the *sql.DB or *sql.Tx directly). On
+// Postgres it asks pgx to prepare the statement once per connection and
+// reuse its plan: bun writes arguments into the SQL text, so each of its
+// statements is parsed and planned anew.
+func (db *DB) prepared(args ...any) []any {
+	if db.dialect == Postgres {
+		return append([]any{pgx.QueryExecModeCacheStatement}, args...)
+	}
+	return args
+}
+
+// ts is a time argument of a hand-written statement, stored the way bun
+// stores it (on SQLite a text that sorts in time order).
+func (db *DB) ts(t time.Time) any {
+	if db.dialect == SQLite {
+		return t.UTC().Format("2006-01-02 15:04:05.999999-07:00")
+	}
+	return t.UTC()
+}

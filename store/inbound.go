@@ -10,118 +10,228 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/dvcbot/dvcbot/core/inbox"
+	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/message"
+	"github.com/dvcbot/dvcbot/core/notify"
 )
 
-type inboundRow struct {
-	bun.BaseModel `bun:"table:inbound_messages,alias:im"`
-
-	Channel     string     `bun:"channel,pk"`
-	MessageID   string     `bun:"message_id,pk"`
-	UserID      string     `bun:"user_id"`
-	Text        string     `bun:"text"`
-	Payload     *string    `bun:"payload"`
-	State       string     `bun:"state"`
-	Reply       *string    `bun:"reply"`
-	Attempts    int        `bun:"attempts"`
-	ReceivedAt  time.Time  `bun:"received_at"`
-	ProcessedAt *time.Time `bun:"processed_at"`
-}
+// The inbound table is on the hot path of every message, so its statements
+// are written by hand and prepared (see DB.prepared).
 
 const (
 	inboundProcessing = "processing"
 	inboundDone       = "done"
 )
 
-// Inbox returns the inbound-message store.
-func (db *DB) Inbox() inbox.Store { return inboxStore{db} }
+// Inbound returns the inbound-message store of the pipeline.
+func (db *DB) Inbound() *InboundStore { return &InboundStore{db} }
 
-type inboxStore struct{ db *DB }
+// InboundStore implements inbound.Store.
+type InboundStore struct{ db *DB }
 
-// inboundPayload keeps what Pending needs to rebuild the message.
+var _ inbound.Store = (*InboundStore)(nil)
+
+// inboundPayload keeps what a sweeper needs to rebuild the message.
 type inboundPayload struct {
-	Phone  string          `json:"phone,omitempty"`
-	Choice bool            `json:"choice,omitempty"`
-	Time   time.Time       `json:"time"`
-	Raw    json.RawMessage `json:"raw,omitempty"`
+	Phone   string          `json:"phone,omitempty"`
+	Choice  bool            `json:"choice,omitempty"`
+	Event   string          `json:"event,omitempty"`
+	ReplyTo string          `json:"reply_to,omitempty"`
+	Source  string          `json:"source,omitempty"`
+	Time    time.Time       `json:"time"`
+	Raw     json.RawMessage `json:"raw,omitempty"`
 }
 
-func (s inboxStore) ClaimInbound(ctx context.Context, in message.Inbound, payload []byte, staleAfter time.Duration) (inbox.Claim, error) {
-	now := s.db.utcNow()
-	p := inboundPayload{Phone: in.Phone, Choice: in.Choice, Time: in.Time.UTC()}
-	if json.Valid(payload) {
-		p.Raw = payload
+// One round trip on Postgres: the insert, what was there before, and
+// whether another sender used the same id. The outer SELECT sees the table
+// as it was before the insert (one snapshot), so cur is NULL on first sight.
+const claimPG = `WITH ins AS (
+	INSERT INTO inbound (channel, message_id, sender, text, payload, state, attempts, received_at, claimed_at)
+	VALUES ($1, $2, $3, $4, $5, 'processing', 1, $6, $6)
+	ON CONFLICT (channel, message_id, sender) DO NOTHING
+	RETURNING 1)
+SELECT (SELECT count(*) FROM ins), cur.state, cur.reply, cur.claimed_at,
+	EXISTS (SELECT 1 FROM inbound o WHERE o.channel = $1 AND o.message_id = $2 AND o.sender <> $3)
+FROM (SELECT 1) AS one
+LEFT JOIN inbound cur ON cur.channel = $1 AND cur.message_id = $2 AND cur.sender = $3`
+
+const (
+	claimInsertSQLite = `INSERT INTO inbound (channel, message_id, sender, text, payload, state, attempts, received_at, claimed_at)
+	VALUES ($1, $2, $3, $4, $5, 'processing', 1, $6, $6)
+	ON CONFLICT (channel, message_id, sender) DO NOTHING`
+	claimReadSQLite = `SELECT cur.state, cur.reply, cur.claimed_at,
+	EXISTS (SELECT 1 FROM inbound o WHERE o.channel = $1 AND o.message_id = $2 AND o.sender <> $3)
+	FROM inbound cur WHERE cur.channel = $1 AND cur.message_id = $2 AND cur.sender = $3`
+	takeOverSQL = `UPDATE inbound SET attempts = attempts + 1, claimed_at = $4
+	WHERE channel = $1 AND message_id = $2 AND sender = $3 AND state = 'processing' AND claimed_at < $5`
+	completeSQL = `UPDATE inbound SET state = 'done', reply = $4, processed_at = $5,
+	text = CASE WHEN $6 THEN '' ELSE text END
+	WHERE channel = $1 AND message_id = $2 AND sender = $3`
+)
+
+// Claim implements inbound.Store.
+func (s *InboundStore) Claim(ctx context.Context, in message.Inbound, raw []byte, staleAfter time.Duration) (inbound.Claim, error) {
+	db := s.db
+	now := db.utcNow()
+	p := inboundPayload{Phone: in.Phone, Choice: in.Choice, Event: in.Event, ReplyTo: in.ReplyTo, Source: in.Source, Time: in.Time.UTC()}
+	if json.Valid(raw) {
+		p.Raw = raw
 	}
 	pb, _ := json.Marshal(p)
-	ps := string(pb)
-	row := inboundRow{Channel: in.Channel, MessageID: in.MessageID, UserID: in.UserID, Text: in.Text, Payload: &ps,
-		State: inboundProcessing, Attempts: 1, ReceivedAt: now}
-	res, err := s.db.bun.NewInsert().Model(&row).On("CONFLICT (channel, message_id) DO NOTHING").Exec(ctx)
-	if err != nil {
-		return inbox.Claim{}, fmt.Errorf("recording inbound %s/%s: %w", in.Channel, in.MessageID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return inbox.Claim{New: true}, nil
-	}
-	// Seen before: take a stale attempt over, atomically, or report.
-	res, err = s.db.bun.NewUpdate().Model((*inboundRow)(nil)).
-		Set("attempts = attempts + 1").Set("received_at = ?", now).
-		Where("channel = ? AND message_id = ? AND state = ? AND received_at < ?", in.Channel, in.MessageID, inboundProcessing, now.Add(-staleAfter)).
-		Exec(ctx)
-	if err != nil {
-		return inbox.Claim{}, fmt.Errorf("taking over inbound %s/%s: %w", in.Channel, in.MessageID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return inbox.Claim{New: true}, nil
-	}
-	var cur inboundRow
-	err = s.db.bun.NewSelect().Model(&cur).Where("channel = ? AND message_id = ?", in.Channel, in.MessageID).Scan(ctx)
-	if err != nil {
-		return inbox.Claim{}, fmt.Errorf("reading inbound %s/%s: %w", in.Channel, in.MessageID, err)
-	}
-	if cur.State == inboundDone && cur.Reply != nil {
-		var r message.Reply
-		if err := json.Unmarshal([]byte(*cur.Reply), &r); err != nil {
-			return inbox.Claim{}, fmt.Errorf("stored reply of %s/%s: %w", in.Channel, in.MessageID, err)
+	var (
+		inserted bool
+		state    sql.NullString
+		reply    sql.NullString
+		claimed  sql.NullTime
+		reused   bool
+	)
+	sqldb := db.bun.DB
+	if db.dialect == Postgres {
+		var n int
+		err := sqldb.QueryRowContext(ctx, claimPG, db.prepared(in.Channel, in.MessageID, in.UserID, in.Text, string(pb), db.ts(now))...).
+			Scan(&n, &state, &reply, &claimed, &reused)
+		if err != nil {
+			return inbound.Claim{}, fmt.Errorf("recording inbound %s: %w", inbound.KeyOf(in), err)
 		}
-		return inbox.Claim{Reply: &r}, nil
+		inserted = n == 1
+	} else {
+		res, err := sqldb.ExecContext(ctx, claimInsertSQLite, in.Channel, in.MessageID, in.UserID, in.Text, string(pb), db.ts(now))
+		if err != nil {
+			return inbound.Claim{}, fmt.Errorf("recording inbound %s: %w", inbound.KeyOf(in), err)
+		}
+		n, _ := res.RowsAffected()
+		inserted = n == 1
+		var ts sql.NullString
+		err = sqldb.QueryRowContext(ctx, claimReadSQLite, in.Channel, in.MessageID, in.UserID).Scan(&state, &reply, &ts, &reused)
+		if err != nil {
+			return inbound.Claim{}, fmt.Errorf("reading inbound %s: %w", inbound.KeyOf(in), err)
+		}
+		if inserted {
+			state = sql.NullString{} // as on Postgres: nothing was there before
+		} else if ts.Valid {
+			t, err := parseSQLiteTime(ts.String)
+			if err != nil {
+				return inbound.Claim{}, err
+			}
+			claimed = sql.NullTime{Time: t, Valid: true}
+		}
 	}
-	return inbox.Claim{InFlight: true}, nil
+	if inserted {
+		return inbound.Claim{New: true, Reused: reused}, nil
+	}
+	if state.String == inboundDone {
+		var r message.Reply
+		if reply.Valid {
+			if err := json.Unmarshal([]byte(reply.String), &r); err != nil {
+				return inbound.Claim{}, fmt.Errorf("stored reply of %s: %w", inbound.KeyOf(in), err)
+			}
+		}
+		return inbound.Claim{Reply: &r}, nil
+	}
+	if claimed.Valid && claimed.Time.Before(now.Add(-staleAfter)) {
+		// A crashed attempt: take it over, atomically (one of several
+		// retries or sweepers wins).
+		res, err := sqldb.ExecContext(ctx, takeOverSQL, db.prepared(in.Channel, in.MessageID, in.UserID, db.ts(now), db.ts(now.Add(-staleAfter)))...)
+		if err != nil {
+			return inbound.Claim{}, fmt.Errorf("taking over inbound %s: %w", inbound.KeyOf(in), err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return inbound.Claim{New: true}, nil
+		}
+	}
+	return inbound.Claim{InFlight: true}, nil
 }
 
-func (s inboxStore) CompleteInbound(ctx context.Context, channel, id string, reply message.Reply) error {
+func parseSQLiteTime(s string) (time.Time, error) {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("unreadable time %q", s)
+}
+
+// Complete implements inbound.Store.
+func (s *InboundStore) Complete(ctx context.Context, k inbound.Key, reply message.Reply, secret bool, out []notify.Message) error {
+	db := s.db
 	b, err := json.Marshal(reply)
 	if err != nil {
 		return err
 	}
-	now := s.db.utcNow()
-	_, err = s.db.bun.NewUpdate().Model((*inboundRow)(nil)).Set("state = ?", inboundDone).Set("reply = ?", string(b)).
-		Set("processed_at = ?", now).Where("channel = ? AND message_id = ?", channel, id).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("completing inbound %s/%s: %w", channel, id, err)
+	now := db.utcNow()
+	args := db.prepared(k.Channel, k.MessageID, k.Sender, string(b), db.ts(now), secret)
+	if len(out) == 0 {
+		if _, err := db.bun.DB.ExecContext(ctx, completeSQL, args...); err != nil {
+			return fmt.Errorf("completing inbound %s: %w", k, err)
+		}
+		return nil
 	}
-	return nil
+	err = db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.Tx.ExecContext(ctx, completeSQL, args...); err != nil {
+			return fmt.Errorf("completing inbound %s: %w", k, err)
+		}
+		_, err := enqueue(ctx, tx, now, out)
+		return err
+	})
+	return err
 }
 
-func (s inboxStore) PendingInbound(ctx context.Context, channel string, olderThan time.Time, limit int) ([]inbox.Pending, error) {
-	var rows []inboundRow
-	err := s.db.bun.NewSelect().Model(&rows).Where("channel = ? AND state = ? AND received_at < ?", channel, inboundProcessing, olderThan.UTC()).
-		OrderExpr("received_at").Limit(int64(limit)).Scan(ctx)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("listing pending inbound on %s: %w", channel, err)
+// Stale implements inbound.Store: it takes over claims left processing
+// since before olderThan, oldest first.
+func (s *InboundStore) Stale(ctx context.Context, olderThan time.Time, limit int) ([]inbound.Pending, error) {
+	db := s.db
+	type row struct {
+		Channel   string `bun:"channel"`
+		MessageID string `bun:"message_id"`
+		Sender    string `bun:"sender"`
+		Text      string `bun:"text"`
+		Payload   string `bun:"payload"`
 	}
-	out := make([]inbox.Pending, 0, len(rows))
+	var rows []row
+	err := db.bun.NewSelect().Table("inbound").Column("channel", "message_id", "sender", "text", "payload").
+		Where("state = ? AND claimed_at < ?", inboundProcessing, olderThan.UTC()).
+		OrderExpr("claimed_at").Limit(int64(limit)).Scan(ctx, &rows)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("listing unanswered inbound messages: %w", err)
+	}
+	now := db.utcNow()
+	out := make([]inbound.Pending, 0, len(rows))
 	for _, r := range rows {
-		var p inboundPayload
-		if r.Payload != nil {
-			_ = json.Unmarshal([]byte(*r.Payload), &p)
+		res, err := db.bun.DB.ExecContext(ctx, takeOverSQL, db.prepared(r.Channel, r.MessageID, r.Sender, db.ts(now), db.ts(olderThan))...)
+		if err != nil {
+			return out, fmt.Errorf("taking over inbound %s/%s: %w", r.Channel, r.MessageID, err)
 		}
-		out = append(out, inbox.Pending{
-			Inbound: message.Inbound{Channel: r.Channel, UserID: r.UserID, Text: r.Text, MessageID: r.MessageID,
-				Time: p.Time, Phone: p.Phone, Choice: p.Choice},
-			Payload: p.Raw,
+		if n, _ := res.RowsAffected(); n != 1 {
+			continue // another replica's sweeper or a retry was first
+		}
+		var p inboundPayload
+		_ = json.Unmarshal([]byte(r.Payload), &p)
+		out = append(out, inbound.Pending{
+			Inbound: message.Inbound{Channel: r.Channel, UserID: r.Sender, Text: r.Text, MessageID: r.MessageID,
+				Time: p.Time, Phone: p.Phone, Choice: p.Choice, Event: p.Event, ReplyTo: p.ReplyTo, Source: p.Source},
+			Raw: p.Raw,
 		})
 	}
 	return out, nil
+}
+
+// InboundState reports a message's state and stored reply (tests, operators).
+func (s *InboundStore) InboundState(ctx context.Context, k inbound.Key) (state, text string, reply *message.Reply, err error) {
+	var r struct {
+		State string         `bun:"state"`
+		Text  string         `bun:"text"`
+		Reply sql.NullString `bun:"reply"`
+	}
+	err = s.db.bun.NewSelect().Table("inbound").Column("state", "text", "reply").
+		Where("channel = ? AND message_id = ? AND sender = ?", k.Channel, k.MessageID, k.Sender).Scan(ctx, &r)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if r.Reply.Valid {
+		reply = &message.Reply{}
+		if err := json.Unmarshal([]byte(r.Reply.String), reply); err != nil {
+			return "", "", nil, err
+		}
+	}
+	return r.State, r.Text, reply, nil
 }

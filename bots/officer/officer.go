@@ -8,12 +8,15 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dvcbot/dvcbot/core/catalogsync"
 	"github.com/dvcbot/dvcbot/core/i18n"
+	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/message"
 	"github.com/dvcbot/dvcbot/core/officers"
 	"github.com/dvcbot/dvcbot/core/vntext"
@@ -95,4 +98,40 @@ func (b *Bot) SyncStatus(ctx context.Context) (message.Reply, error) {
 		text += "\n" + b.tr.T(i18n.Default, "officer_sync_error", i18n.Data{"Error": run.Error})
 	}
 	return message.Reply{Text: text}, nil
+}
+
+// Route reaches the officer bot through the inbound pipeline: the Telegram
+// commands /link CODE (also /start CODE, an invite's deep link) and /sync.
+// A chat that is not an officer's gets the citizens' help, nothing more.
+func (b *Bot) Route(log *slog.Logger) inbound.Route {
+	return inbound.Route{
+		Name: "officer",
+		Match: func(in message.Inbound) bool {
+			return in.Channel == message.Telegram && (in.Text == "/sync" || strings.HasPrefix(in.Text, "/link"))
+		},
+		Handle: func(ctx context.Context, in message.Inbound, caps message.Capabilities) message.Reply {
+			chatID, err := strconv.ParseInt(in.Address(), 10, 64)
+			if err != nil {
+				return message.Reply{Text: b.tr.T(i18n.Default, "help")}
+			}
+			if in.Text == "/sync" {
+				ok, err := b.IsOfficer(ctx, chatID)
+				if err != nil || !ok {
+					return message.Reply{Text: b.tr.T(i18n.Default, "help")}
+				}
+				r, err := b.SyncStatus(ctx)
+				if err != nil {
+					log.Error("reading the last sync for an officer", "error", err)
+					return message.Reply{Text: b.tr.T(i18n.Default, "error_generic")}
+				}
+				return r
+			}
+			r, err := b.Link(ctx, chatID, strings.TrimSpace(strings.TrimPrefix(in.Text, "/link")))
+			if err != nil {
+				log.Error("linking an officer", "error", err)
+				return message.Reply{Text: b.tr.T(i18n.Default, "error_generic")}
+			}
+			return r
+		},
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dvcbot/dvcbot/bots/citizen"
 	"github.com/dvcbot/dvcbot/bots/citizen/citizentest"
+	"github.com/dvcbot/dvcbot/channels/channeltest"
 	"github.com/dvcbot/dvcbot/channels/sms"
 	"github.com/dvcbot/dvcbot/store/storetest"
 )
@@ -21,7 +22,7 @@ func BenchmarkKannelMO(b *testing.B) {
 	db := storetest.Postgres(b)
 	bot, tr := citizentest.New(b, db, time.Now(), citizen.WithRateLimit(1<<30))
 	mux := http.NewServeMux()
-	sms.New(sms.Config{Key: key, AllowCIDRs: loopback()}, bot, db.Inbox(), db.SMSOptOuts(), db.Outbox(), tr, sms.WithLogger(quiet)).Register(mux)
+	sms.New(sms.Config{Key: key, AllowCIDRs: loopback()}, channeltest.Pipeline(db, bot, tr), db.Outbox(), sms.WithLogger(quiet)).Register(mux)
 	var n atomic.Int64
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {

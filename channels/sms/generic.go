@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dvcbot/dvcbot/core/httpx"
+	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/signature"
 )
 
@@ -72,10 +73,19 @@ func (c *Channel) serveGeneric(w http.ResponseWriter, r *http.Request) {
 		}
 		m.Time = t
 	}
-	reply, outcome := c.receive(r.Context(), "generic", m)
+	reply, outcome, err := c.receive(r.Context(), "generic", m)
 	c.mo.WithLabelValues("generic", outcome).Inc()
-	if outcome == outBadPhone {
+	var fe *inbound.FieldError
+	switch {
+	case errors.As(err, &fe):
+		field := map[string]string{"message_id": "id", "user_id": "from"}[fe.Field]
+		bad(field, fe.Error())
+		return
+	case outcome == outBadPhone:
 		bad("from", "from is not a valid Vietnamese phone number")
+		return
+	case outcome == inbound.Failed:
+		httpx.Error(w, http.StatusServiceUnavailable, "could not record the message; retry")
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]string{"reply": reply})

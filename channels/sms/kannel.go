@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dvcbot/dvcbot/core/httpx"
+	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/vntext"
 )
 
@@ -59,8 +60,18 @@ func (c *Channel) serveKannel(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	reply, outcome := c.receive(r.Context(), "kannel", m)
+	reply, outcome, err := c.receive(r.Context(), "kannel", m)
 	c.mo.WithLabelValues("kannel", outcome).Inc()
+	if err != nil {
+		c.log.Warn("sms kannel request invalid", "error", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if outcome == inbound.Failed {
+		// Neither recorded nor spooled: Kannel sends its own apology.
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if reply != "" && !vntext.IsGSM7(reply) {
 		w.Header().Set("X-Kannel-Coding", "2") // UCS-2; needs accept-x-kannel-headers

@@ -11,14 +11,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/dvcbot/dvcbot/channels"
-	"github.com/dvcbot/dvcbot/core/i18n"
-	"github.com/dvcbot/dvcbot/core/inbox"
+	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/message"
 	"github.com/dvcbot/dvcbot/core/notify"
 	"github.com/dvcbot/dvcbot/core/phone"
@@ -27,7 +24,6 @@ import (
 
 // OptOuts remembers the phones that refused proactive messages.
 type OptOuts interface {
-	SetOptOut(ctx context.Context, phone string, out bool) error
 	OptedOut(ctx context.Context, phone string) (bool, error)
 }
 
@@ -40,14 +36,12 @@ type Config struct {
 	MaxSegments int            // DVCBOT_SMS_MAX_SEGMENTS
 }
 
-// Channel serves the SMS routes.
+// Channel serves the SMS routes: it verifies and parses gateway calls and
+// hands each MO to the inbound pipeline.
 type Channel struct {
 	cfg      Config
-	bot      channels.Bot
-	inbox    inbox.Store
-	optouts  OptOuts
+	pipe     *inbound.Pipeline
 	outbox   notify.Outbox
-	tr       *i18n.Catalog
 	log      *slog.Logger
 	mo       *prometheus.CounterVec
 	now      func() time.Time
@@ -68,9 +62,11 @@ func WithMetrics(reg prometheus.Registerer) Option {
 // WithClock replaces time.Now (signature windows in tests).
 func WithClock(now func() time.Time) Option { return func(c *Channel) { c.now = now } }
 
-// New returns the SMS channel.
-func New(cfg Config, bot channels.Bot, in inbox.Store, oo OptOuts, ob notify.Outbox, tr *i18n.Catalog, opts ...Option) *Channel {
-	c := &Channel{cfg: cfg, bot: bot, inbox: in, optouts: oo, outbox: ob, tr: tr, log: slog.Default(), now: time.Now,
+// New returns the SMS channel and registers it with the pipeline. Replies
+// it cannot return in the HTTP body (after a crash or an outage) leave
+// through the outbox's "sms" sender.
+func New(cfg Config, pipe *inbound.Pipeline, ob notify.Outbox, opts ...Option) *Channel {
+	c := &Channel{cfg: cfg, pipe: pipe, outbox: ob, log: slog.Default(), now: time.Now,
 		mo: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dvcbot_sms_mo_total", Help: "SMS MO messages by gateway and outcome.",
 		}, []string{"gateway", "outcome"}),
@@ -84,6 +80,7 @@ func New(cfg Config, bot channels.Bot, in inbox.Store, oo OptOuts, ob notify.Out
 	for _, o := range opts {
 		o(c)
 	}
+	pipe.Register(inbound.Channel{Name: message.SMS, Mode: inbound.Sync, Caps: c.Caps(), OutboxKind: notify.SMS})
 	return c
 }
 
@@ -137,78 +134,24 @@ type mo struct {
 	Time               time.Time
 }
 
-// Outcomes of an MO.
-const (
-	outReplied  = "replied"
-	outRepeat   = "repeat"
-	outInFlight = "in_flight"
-	outOptOut   = "opt_out"
-	outOptIn    = "opt_in"
-	outBadPhone = "bad_phone"
-	outError    = "error"
-)
+// outBadPhone: the sender is not a Vietnamese number.
+const outBadPhone = "bad_phone"
 
-// receive handles one MO and returns the text to send back ("" for none).
-func (c *Channel) receive(ctx context.Context, gateway string, m mo) (string, string) {
+// receive hands one MO to the pipeline and returns the text to send back
+// ("" for none) and the outcome.
+func (c *Channel) receive(ctx context.Context, gateway string, m mo) (string, string, error) {
 	from, err := phone.Normalize(m.From)
 	if err != nil {
 		c.log.Warn("sms from a number that is not Vietnamese", "gateway", gateway, "id", m.ID)
-		return "", outBadPhone
+		return "", outBadPhone, nil
 	}
 	in := message.Inbound{Channel: message.SMS, UserID: from, Phone: from, Text: vntext.NFC(m.Text), MessageID: m.ID, Time: m.Time.UTC()}
-	outcome := outReplied
-	reply, how, err := inbox.Process(ctx, c.inbox, in, nil, func() message.Reply {
-		if r, kind, ok := c.optCommand(ctx, from, in.Text); ok {
-			outcome = kind
-			return r
-		}
-		return c.bot.Handle(ctx, in, c.Caps())
-	})
-	if err != nil {
-		c.log.Error("sms inbox", "gateway", gateway, "id", m.ID, "error", err)
-		if reply.Text == "" {
-			return "", outError
-		}
+	if err := inbound.Validate(&in); err != nil {
+		return "", "invalid", err
 	}
-	switch how {
-	case inbox.Replayed:
-		outcome = outRepeat
-	case inbox.InFlight:
-		outcome = outInFlight
+	res := c.pipe.Receive(ctx, in, nil)
+	if res.Reply.Text != "" {
+		c.segments.Observe(float64(vntext.CountSMS(res.Reply.Text).Segments))
 	}
-	if reply.Text != "" {
-		c.segments.Observe(float64(vntext.CountSMS(reply.Text).Segments))
-	}
-	return reply.Text, outcome
-}
-
-// optCommand handles the opt-out and opt-in keywords.
-func (c *Channel) optCommand(ctx context.Context, from, text string) (message.Reply, string, bool) {
-	w := strings.Join(strings.Fields(strings.ToUpper(vntext.Unaccent(text))), " ")
-	var out bool
-	switch w {
-	case "TU CHOI", "TUCHOI", "STOP", "HUY", "TD":
-		out = true
-	case "BAT", "START", "NHAN LAI":
-		out = false
-	default:
-		return message.Reply{}, "", false
-	}
-	if err := c.optouts.SetOptOut(ctx, from, out); err != nil {
-		c.log.Error("recording sms opt-out", "error", err)
-		return message.Reply{Text: c.render(c.tr.T(i18n.Default, "error_generic"))}, outError, true
-	}
-	if out {
-		return message.Reply{Text: c.render(c.tr.T(i18n.Default, "sms_opt_out"))}, outOptOut, true
-	}
-	return message.Reply{Text: c.render(c.tr.T(i18n.Default, "sms_opt_in"))}, outOptIn, true
-}
-
-// render makes a channel-written text fit an SMS.
-func (c *Channel) render(s string) string {
-	if !c.cfg.Accents {
-		s = vntext.ToGSM(s)
-	}
-	out, _ := vntext.FitSMS(s, "", c.cfg.MaxSegments)
-	return out
+	return res.Reply.Text, res.Outcome, nil
 }

@@ -16,7 +16,10 @@ import (
 	"unicode/utf16"
 
 	"github.com/dvcbot/dvcbot/bots/citizen/citizentest"
+	"github.com/dvcbot/dvcbot/bots/optout"
+	"github.com/dvcbot/dvcbot/channels/channeltest"
 	"github.com/dvcbot/dvcbot/channels/sms"
+	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/notify"
 	"github.com/dvcbot/dvcbot/core/rating"
 	"github.com/dvcbot/dvcbot/core/signature"
@@ -44,7 +47,8 @@ func newFixture(t *testing.T, cfg sms.Config) *fixture {
 	db := storetest.SQLite(t)
 	bot, tr := citizentest.New(t, db, time.Now())
 	mux := http.NewServeMux()
-	sms.New(cfg, bot, db.Inbox(), db.SMSOptOuts(), db.Outbox(), tr, sms.WithLogger(quiet)).Register(mux)
+	pipe := channeltest.Pipeline(db, bot, tr, inbound.WithRoute(optout.Route(db.SMSOptOuts(), tr, quiet)))
+	sms.New(cfg, pipe, db.Outbox(), sms.WithLogger(quiet)).Register(mux)
 	return &fixture{db: db, mux: mux}
 }
 

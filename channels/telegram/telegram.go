@@ -20,11 +20,9 @@ import (
 	"github.com/go-telegram/bot/models"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/dvcbot/dvcbot/bots/officer"
-	"github.com/dvcbot/dvcbot/channels"
 	"github.com/dvcbot/dvcbot/core/httpx"
 	"github.com/dvcbot/dvcbot/core/i18n"
-	"github.com/dvcbot/dvcbot/core/inbox"
+	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/message"
 	"github.com/dvcbot/dvcbot/core/notify"
 )
@@ -51,16 +49,16 @@ const (
 	maxBody         = 1 << 20
 )
 
-// Channel is the Telegram channel.
+// Channel is the Telegram channel: it checks and parses updates and hands
+// them to the inbound pipeline; replies leave through the outbox (Sender),
+// so a reply that fails to send (429, 5xx) is retried, not lost.
 type Channel struct {
-	cfg      Config
-	bot      channels.Bot
-	officers *officer.Bot
-	inbox    inbox.Store
-	tr       *i18n.Catalog
-	log      *slog.Logger
-	tg       *bot.Bot
-	updates  *prometheus.CounterVec
+	cfg     Config
+	pipe    *inbound.Pipeline
+	tr      *i18n.Catalog
+	log     *slog.Logger
+	tg      *bot.Bot
+	updates *prometheus.CounterVec
 }
 
 // Option configures a Channel.
@@ -79,9 +77,10 @@ func Caps() message.Capabilities {
 	return message.Capabilities{Buttons: true, MaxChars: MaxText, NoPersonalData: true}
 }
 
-// New connects to the Bot API (getMe checks the token).
-func New(ctx context.Context, cfg Config, citizens channels.Bot, officers *officer.Bot, in inbox.Store, tr *i18n.Catalog, opts ...Option) (*Channel, error) {
-	c := &Channel{cfg: cfg, bot: citizens, officers: officers, inbox: in, tr: tr, log: slog.Default(),
+// New connects to the Bot API (getMe checks the token) and registers the
+// channel with the pipeline.
+func New(ctx context.Context, cfg Config, pipe *inbound.Pipeline, tr *i18n.Catalog, opts ...Option) (*Channel, error) {
+	c := &Channel{cfg: cfg, pipe: pipe, tr: tr, log: slog.Default(),
 		updates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dvcbot_telegram_updates_total", Help: "Telegram updates by kind and outcome.",
 		}, []string{"kind", "outcome"})}
@@ -91,7 +90,7 @@ func New(ctx context.Context, cfg Config, citizens channels.Bot, officers *offic
 	tg, err := bot.New(cfg.Token,
 		bot.WithServerURL(strings.TrimRight(cfg.APIURL, "/")),
 		bot.WithDefaultHandler(c.handle),
-		bot.WithNotAsyncHandlers(), // the webhook answers after the update is handled: a crash means a retry
+		bot.WithNotAsyncHandlers(), // the webhook answers after the update is recorded: a crash means a retry
 		bot.WithErrorsHandler(func(err error) { c.log.Warn("telegram", "error", err) }),
 		bot.WithAllowedUpdates(bot.AllowedUpdates{"message", "edited_message", "callback_query"}),
 		bot.WithCheckInitTimeout(10*time.Second),
@@ -100,6 +99,7 @@ func New(ctx context.Context, cfg Config, citizens channels.Bot, officers *offic
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
 	c.tg = tg
+	pipe.Register(inbound.Channel{Name: message.Telegram, Mode: inbound.Async, Caps: Caps(), OutboxKind: notify.Telegram})
 	return c, nil
 }
 
@@ -184,55 +184,58 @@ func (c *Channel) handle(ctx context.Context, b *bot.Bot, u *models.Update) {
 	case u.EditedMessage != nil:
 		c.updates.WithLabelValues("edited_message", "ignored").Inc() // a correction of something already answered
 	default:
-		c.updates.WithLabelValues("other", "ignored").Inc()
+		c.updates.WithLabelValues("other", "ignored").Inc() // channel posts and the rest
 	}
 }
 
+// sender is who wrote m: the user, or in a private chat the chat itself
+// (Telegram may omit from, e.g. for messages sent on behalf of a chat).
+func sender(m *models.Message) (int64, bool) {
+	if m.From != nil {
+		return m.From.ID, true
+	}
+	if m.Chat.Type == models.ChatTypePrivate && m.Chat.ID != 0 {
+		return m.Chat.ID, true
+	}
+	return 0, false
+}
+
 func (c *Channel) onMessage(ctx context.Context, u *models.Update, m *models.Message) {
-	chatID := m.Chat.ID
 	if m.Chat.Type != models.ChatTypePrivate {
 		c.updates.WithLabelValues("message", "group_ignored").Inc()
 		return
 	}
+	from, ok := sender(m)
+	if !ok {
+		c.updates.WithLabelValues("message", "no_sender").Inc()
+		return
+	}
+	in := message.Inbound{Channel: message.Telegram, UserID: strconv.FormatInt(from, 10),
+		ReplyTo: strconv.FormatInt(m.Chat.ID, 10), MessageID: strconv.FormatInt(u.ID, 10), Time: time.Unix(int64(m.Date), 0).UTC()}
 	if m.Text == "" {
-		c.updates.WithLabelValues("message", "not_text").Inc()
-		c.send(ctx, chatID, message.Reply{Text: c.tr.T(i18n.Default, "only_text")})
-		return
+		in.Event = message.EventMedia
+	} else {
+		in.Text = translateCommand(m.Text)
 	}
-	text, officerCmd := c.translateCommand(m.Text)
-	in := message.Inbound{Channel: message.Telegram, UserID: strconv.FormatInt(m.From.ID, 10), Text: text,
-		MessageID: strconv.FormatInt(u.ID, 10), Time: time.Unix(int64(m.Date), 0).UTC()}
-	c.answerOnce(ctx, "message", chatID, in, func() message.Reply {
-		if officerCmd != "" {
-			if r, ok := c.officerCommand(ctx, chatID, officerCmd, text); ok {
-				return r
-			}
-			in.Text = "HD" // not an officer: the citizen's help, nothing more
-		}
-		return c.bot.Handle(ctx, in, Caps())
-	})
+	c.receive(ctx, "message", in, u)
 }
 
-// answerOnce handles an update once per update_id and sends the reply; a
-// redelivered update gets nothing.
-func (c *Channel) answerOnce(ctx context.Context, kind string, chatID int64, in message.Inbound, handle func() message.Reply) {
-	reply, how, err := inbox.Process(ctx, c.inbox, in, nil, handle)
-	if err != nil {
-		c.log.Error("telegram inbox", "error", err)
-	}
-	if how != inbox.Handled {
-		c.updates.WithLabelValues(kind, "duplicate").Inc()
+func (c *Channel) receive(ctx context.Context, kind string, in message.Inbound, u *models.Update) {
+	if err := inbound.Validate(&in); err != nil {
+		c.updates.WithLabelValues(kind, "invalid").Inc()
+		c.log.Warn("telegram update refused", "error", err)
 		return
 	}
-	c.updates.WithLabelValues(kind, "replied").Inc()
-	c.send(ctx, chatID, reply)
+	raw, _ := json.Marshal(u)
+	res := c.pipe.Receive(ctx, in, raw)
+	c.updates.WithLabelValues(kind, res.Outcome).Inc()
 }
 
-// translateCommand turns /dvc X into "DVC X" and so on; officer commands
-// come back separately.
-func (c *Channel) translateCommand(text string) (string, string) {
+// translateCommand turns /dvc X into "DVC X" and so on. The officers'
+// commands stay commands (/link CODE, /sync): the pipeline routes them.
+func translateCommand(text string) string {
 	if !strings.HasPrefix(text, "/") {
-		return text, ""
+		return text
 	}
 	cmd, arg, _ := strings.Cut(strings.TrimSpace(text), " ")
 	cmd, _, _ = strings.Cut(strings.ToLower(cmd), "@") // /dvc@dvcbot
@@ -240,55 +243,26 @@ func (c *Channel) translateCommand(text string) (string, string) {
 	switch cmd {
 	case "/start":
 		if arg != "" {
-			return arg, "link" // /start CODE: a deep link from an officer invite
+			return "/link " + arg // a deep link from an officer invite
 		}
-		return "HD", ""
+		return "HD"
 	case "/link":
-		return arg, "link"
+		return "/link " + arg
 	case "/sync":
-		return "", "sync"
+		return "/sync"
 	case "/dvc":
-		return "DVC " + arg, ""
+		return "DVC " + arg
 	case "/tim":
-		return "TIM " + arg, ""
+		return "TIM " + arg
 	case "/danhgia":
-		return "DG " + arg, ""
+		return "DG " + arg
 	case "/lang":
 		if arg == "" {
-			return "HD", ""
+			return "HD"
 		}
-		return strings.ToUpper(arg), ""
-	case "/help":
-		return "HD", ""
+		return strings.ToUpper(arg)
 	}
-	return "HD", ""
-}
-
-// officerCommand answers /link and /sync; false when the chat may not use it.
-func (c *Channel) officerCommand(ctx context.Context, chatID int64, cmd, arg string) (message.Reply, bool) {
-	if c.officers == nil {
-		return message.Reply{}, false
-	}
-	switch cmd {
-	case "link":
-		r, err := c.officers.Link(ctx, chatID, arg)
-		if err != nil {
-			c.log.Error("linking an officer", "error", err)
-			return message.Reply{Text: c.tr.T(i18n.Default, "error_generic")}, true
-		}
-		return r, true
-	case "sync":
-		ok, err := c.officers.IsOfficer(ctx, chatID)
-		if err != nil || !ok {
-			return message.Reply{}, false
-		}
-		r, err := c.officers.SyncStatus(ctx)
-		if err != nil {
-			return message.Reply{Text: c.tr.T(i18n.Default, "error_generic")}, true
-		}
-		return r, true
-	}
-	return message.Reply{}, false
+	return "HD"
 }
 
 func (c *Channel) onCallback(ctx context.Context, u *models.Update, q *models.CallbackQuery) {
@@ -296,14 +270,13 @@ func (c *Channel) onCallback(ctx context.Context, u *models.Update, q *models.Ca
 	if _, err := c.tg.AnswerCallbackQuery(ctx, &bot.AnswerCallbackQueryParams{CallbackQueryID: q.ID}); err != nil {
 		c.log.Warn("telegram answerCallbackQuery", "error", err)
 	}
-	if q.Message.Message == nil {
+	if q.Message.Message == nil || q.From.ID == 0 {
 		c.updates.WithLabelValues("callback_query", "no_message").Inc()
 		return
 	}
-	chatID := q.Message.Message.Chat.ID
 	in := message.Inbound{Channel: message.Telegram, UserID: strconv.FormatInt(q.From.ID, 10), Text: q.Data,
-		MessageID: strconv.FormatInt(u.ID, 10), Time: time.Now().UTC(), Choice: true}
-	c.answerOnce(ctx, "callback_query", chatID, in, func() message.Reply { return c.bot.Handle(ctx, in, Caps()) })
+		ReplyTo: strconv.FormatInt(q.Message.Message.Chat.ID, 10), MessageID: strconv.FormatInt(u.ID, 10), Choice: true}
+	c.receive(ctx, "callback_query", in, u)
 }
 
 // keyboard turns choices into an inline keyboard, one button a row;
@@ -322,24 +295,8 @@ func keyboard(choices []message.Choice) models.ReplyMarkup {
 	return &models.InlineKeyboardMarkup{InlineKeyboard: rows}
 }
 
-func (c *Channel) send(ctx context.Context, chatID int64, r message.Reply) {
-	if r.Text == "" {
-		return
-	}
-	parts := message.Split(r.Text, MaxText)
-	for i, p := range parts {
-		params := &bot.SendMessageParams{ChatID: chatID, Text: p}
-		if i == len(parts)-1 {
-			params.ReplyMarkup = keyboard(r.Choices)
-		}
-		if _, err := c.tg.SendMessage(ctx, params); err != nil {
-			c.log.Error("telegram sendMessage", "chat", chatID, "error", err)
-			return
-		}
-	}
-}
-
-// Sender delivers outbox messages (officers' change digests) to chats.
+// Sender delivers outbox messages to chats: replies with their inline
+// keyboards, officers' change digests, notices.
 type Sender struct{ c *Channel }
 
 // Sender returns the outbox sender of kind "telegram".
@@ -348,23 +305,33 @@ func (c *Channel) Sender() *Sender { return &Sender{c} }
 // Kind is notify.Telegram.
 func (s *Sender) Kind() string { return notify.Telegram }
 
-// Send posts the message to the chat id in Recipient. A chat that blocked
-// the bot or vanished (403, 400) is a permanent failure.
+// Send posts the message to the chat id in Recipient, the keyboard on the
+// last part. A chat that blocked the bot or vanished (403, 400) is a
+// permanent failure; flood control (429) waits its retry_after.
 func (s *Sender) Send(ctx context.Context, m notify.Message) (string, error) {
 	chatID, err := strconv.ParseInt(m.Recipient, 10, 64)
 	if err != nil {
 		return "", notify.Permanent(fmt.Errorf("telegram recipient %q is not a chat id", m.Recipient))
 	}
 	var ref string
-	for _, p := range message.Split(m.Payload.Text, MaxText) {
-		msg, err := s.c.tg.SendMessage(ctx, &bot.SendMessageParams{ChatID: chatID, Text: p})
-		if err != nil {
-			if errors.Is(err, bot.ErrorForbidden) || errors.Is(err, bot.ErrorBadRequest) {
-				return "", notify.Permanent(err)
-			}
+	parts := message.Split(m.Payload.Text, MaxText)
+	for i, p := range parts {
+		params := &bot.SendMessageParams{ChatID: chatID, Text: p}
+		if i == len(parts)-1 {
+			params.ReplyMarkup = keyboard(m.Payload.Choices)
+		}
+		msg, err := s.c.tg.SendMessage(ctx, params)
+		var flood *bot.TooManyRequestsError
+		switch {
+		case err == nil:
+			ref = strconv.Itoa(msg.ID)
+		case errors.As(err, &flood):
+			return "", notify.RetryAfter(err, time.Duration(flood.RetryAfter)*time.Second)
+		case errors.Is(err, bot.ErrorForbidden) || errors.Is(err, bot.ErrorBadRequest):
+			return "", notify.Permanent(err)
+		default:
 			return "", err
 		}
-		ref = strconv.Itoa(msg.ID)
 	}
 	return ref, nil
 }

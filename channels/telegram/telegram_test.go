@@ -13,9 +13,11 @@ import (
 
 	"github.com/dvcbot/dvcbot/bots/citizen/citizentest"
 	"github.com/dvcbot/dvcbot/bots/officer"
+	"github.com/dvcbot/dvcbot/channels/channeltest"
 	"github.com/dvcbot/dvcbot/channels/telegram"
 	"github.com/dvcbot/dvcbot/channels/telegram/telegramtest"
 	"github.com/dvcbot/dvcbot/core/catalogsync"
+	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/notify"
 	"github.com/dvcbot/dvcbot/store"
 	"github.com/dvcbot/dvcbot/store/storetest"
@@ -45,11 +47,13 @@ func newFixture(t *testing.T, mode string) *fixture {
 	t.Cleanup(api.Close)
 	bot, tr := citizentest.New(t, f.db, time.Now())
 	f.officers = officer.New(f.db.Officers(), f.db.Sync(), tr)
+	pipe := channeltest.Pipeline(f.db, bot, tr, inbound.WithRoute(f.officers.Route(quiet)))
 	ch, err := telegram.New(context.Background(), telegram.Config{Token: token, Secret: secret, Mode: mode, APIURL: api.URL,
-		PublicURL: "https://dvc.example.gov.vn"}, bot, f.officers, f.db.Inbox(), tr, telegram.WithLogger(quiet))
+		PublicURL: "https://dvc.example.gov.vn"}, pipe, tr, telegram.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
+	channeltest.Start(t, pipe, f.db, ch.Sender())
 	f.channel = ch
 	f.mux = http.NewServeMux()
 	ch.Register(f.mux)

@@ -6,13 +6,12 @@ package webchat
 
 import (
 	"context"
-	"crypto/rand"
 	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,9 +21,10 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/dvcbot/dvcbot/channels"
 	"github.com/dvcbot/dvcbot/core/i18n"
+	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/message"
+	"github.com/dvcbot/dvcbot/core/notify"
 )
 
 //go:embed page.html
@@ -39,7 +39,8 @@ const (
 
 // Channel is the web chat.
 type Channel struct {
-	bot      channels.Bot
+	pipe     *inbound.Pipeline
+	hub      *hub
 	tr       *i18n.Catalog
 	origins  map[string]bool
 	log      *slog.Logger
@@ -80,10 +81,10 @@ func WithKeepAlive(ping, pongWait time.Duration) Option {
 // WithSecureCookie marks the session cookie Secure (behind HTTPS).
 func WithSecureCookie() Option { return func(c *Channel) { c.secure = true } }
 
-// New returns the web chat channel.
-func New(bot channels.Bot, tr *i18n.Catalog, opts ...Option) *Channel {
+// New returns the web chat channel and registers it with the pipeline.
+func New(pipe *inbound.Pipeline, tr *i18n.Catalog, opts ...Option) *Channel {
 	c := &Channel{
-		bot: bot, tr: tr, origins: map[string]bool{}, log: slog.Default(), ping: 30 * time.Second, pongWait: 75 * time.Second,
+		pipe: pipe, hub: newHub(), tr: tr, origins: map[string]bool{}, log: slog.Default(), ping: 30 * time.Second, pongWait: 75 * time.Second,
 		page: template.Must(template.New("page").Parse(pageHTML)),
 		conns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dvcbot_webchat_connections", Help: "Open web chat websockets.",
@@ -96,6 +97,7 @@ func New(bot channels.Bot, tr *i18n.Catalog, opts ...Option) *Channel {
 		o(c)
 	}
 	c.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: c.checkOrigin}
+	pipe.Register(inbound.Channel{Name: message.WebChat, Mode: inbound.Sync, Caps: message.RichCaps(), OutboxKind: notify.WebChat})
 	return c
 }
 
@@ -124,60 +126,12 @@ func (c *Channel) checkOrigin(r *http.Request) bool {
 	return c.origins[strings.ToLower(strings.TrimRight(origin, "/"))]
 }
 
-// sessionID returns the cookie's id, or a new one (set on the response).
-func (c *Channel) sessionID(w http.ResponseWriter, r *http.Request) (string, http.Header) {
-	if ck, err := r.Cookie(CookieName); err == nil && validID(ck.Value) {
-		return ck.Value, nil
-	}
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	id := hex.EncodeToString(b)
-	ck := &http.Cookie{Name: CookieName, Value: id, Path: "/", HttpOnly: true, Secure: c.secure,
-		SameSite: http.SameSiteLaxMode, MaxAge: 30 * 24 * 3600}
-	h := http.Header{}
-	h.Add("Set-Cookie", ck.String())
-	return id, h
-}
-
-func validID(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
-
-type pageData struct {
-	Lang                                           string
-	Title, Intro, Label, Placeholder, Send, Status string
-	Connecting, Reconnecting, Offline              string
-}
-
-func (c *Channel) servePage(w http.ResponseWriter, r *http.Request) {
-	_, h := c.sessionID(w, r)
-	for _, v := range h.Values("Set-Cookie") {
-		w.Header().Add("Set-Cookie", v)
-	}
-	lang := r.URL.Query().Get("lang")
-	if !i18n.Supported(lang) {
-		lang = i18n.Default
-	}
-	t := func(id string) string { return c.tr.T(lang, id) }
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self' ws: wss:")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	err := c.page.Execute(w, pageData{Lang: lang, Title: t("web_title"), Intro: t("web_intro"), Label: t("web_input_label"),
-		Placeholder: t("hint_start"), Send: t("web_send"), Connecting: t("web_connecting"),
-		Reconnecting: t("web_reconnecting"), Offline: t("web_offline")})
-	if err != nil {
-		c.log.Error("rendering the web chat page", "error", err)
-	}
-}
-
-// inFrame is what the browser sends.
+// inFrame is what the browser sends. ID, when the page sets one, makes a
+// frame sent again after a reconnect a repeat, not a second message.
 type inFrame struct {
 	Text   string `json:"text"`
 	Choice bool   `json:"choice,omitempty"`
+	ID     string `json:"id,omitempty"`
 }
 
 // outFrame is what the bot sends.
@@ -186,6 +140,15 @@ type outFrame struct {
 	Choices []message.Choice `json:"choices,omitempty"`
 	Hint    string           `json:"hint,omitempty"`
 	Error   string           `json:"error,omitempty"`
+}
+
+// clientIP is the caller's address, for per-source limits.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func (c *Channel) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -207,10 +170,30 @@ func (c *Channel) serveWS(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	go s.keepAlive(ctx, c.ping)
+	c.hub.add(user, s)
+	defer func() { c.hub.remove(user, s) }()
 
-	caps := message.RichCaps()
+	source := clientIP(r)
+	receive := func(in message.Inbound) error {
+		in.Channel, in.UserID, in.Source, in.Time = message.WebChat, user, source, time.Now().UTC()
+		if err := inbound.Validate(&in); err != nil {
+			c.frames.WithLabelValues("invalid").Inc()
+			return s.write(outFrame{Error: err.Error()})
+		}
+		res := c.pipe.Receive(ctx, in, nil)
+		if res.Outcome == inbound.Failed {
+			return s.write(outFrame{Error: c.tr.T(i18n.Default, "error_generic")})
+		}
+		if res.Reply.Text == "" && len(res.Reply.Choices) == 0 {
+			return nil // rate-limited into silence, or a repeat still in flight
+		}
+		c.frames.WithLabelValues("out").Inc()
+		return s.write(replyFrame(res.Reply))
+	}
 	if r.URL.Query().Get("resume") == "" {
-		s.write(replyFrame(c.bot.Welcome(ctx, message.WebChat, user, caps)))
+		if err := receive(message.Inbound{Event: message.EventWelcome}); err != nil {
+			return
+		}
 	}
 	for {
 		kind, data, err := conn.ReadMessage()
@@ -232,15 +215,9 @@ func (c *Channel) serveWS(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		c.frames.WithLabelValues("in").Inc()
-		reply := c.bot.Handle(ctx, message.Inbound{Channel: message.WebChat, UserID: user, Text: in.Text,
-			Time: time.Now().UTC(), Choice: in.Choice}, caps)
-		if reply.Text == "" && len(reply.Choices) == 0 {
-			continue // rate-limited into silence
-		}
-		if err := s.write(replyFrame(reply)); err != nil {
+		if err := receive(message.Inbound{Text: in.Text, Choice: in.Choice, MessageID: in.ID}); err != nil {
 			return
 		}
-		c.frames.WithLabelValues("out").Inc()
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/dvcbot/dvcbot/bots/citizen/citizentest"
+	"github.com/dvcbot/dvcbot/channels/channeltest"
 	"github.com/dvcbot/dvcbot/channels/webchat"
 	"github.com/dvcbot/dvcbot/store/storetest"
 )
@@ -30,10 +31,14 @@ type frame struct {
 
 func newServer(t *testing.T, opts ...webchat.Option) *httptest.Server {
 	t.Helper()
-	bot, tr := citizentest.New(t, storetest.SQLite(t), time.Now())
+	db := storetest.SQLite(t)
+	bot, tr := citizentest.New(t, db, time.Now())
 	opts = append([]webchat.Option{webchat.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)
 	mux := http.NewServeMux()
-	webchat.New(bot, tr, opts...).Register(mux)
+	pipe := channeltest.Pipeline(db, bot, tr)
+	ch := webchat.New(pipe, tr, opts...)
+	ch.Register(mux)
+	channeltest.Start(t, pipe, db, ch.Sender())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv

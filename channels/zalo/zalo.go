@@ -1,11 +1,10 @@
 // Package zalo is the Zalo Official Account channel: the signed webhook
-// (POST /channels/zalo), answered at once and handled asynchronously from a
-// durable inbox, and replies through the OA Open API with quick-reply
+// (POST /channels/zalo), recorded by the inbound pipeline and answered at
+// once, and replies sent by the outbox through the OA Open API with quick-reply
 // buttons, on a self-refreshing token pair (zalo-oa.md).
 package zalo
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -19,11 +18,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/dvcbot/dvcbot/channels"
 	"github.com/dvcbot/dvcbot/core/httpx"
-	"github.com/dvcbot/dvcbot/core/i18n"
-	"github.com/dvcbot/dvcbot/core/inbox"
+	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/message"
+	"github.com/dvcbot/dvcbot/core/notify"
 )
 
 // Config is the channel's configuration.
@@ -41,22 +39,15 @@ const (
 	maxBody   = 1 << 20
 )
 
-// Channel is the Zalo OA channel.
+// Channel is the Zalo OA channel: it verifies webhook events and hands
+// them to the inbound pipeline, which records them before the 200 and
+// answers through the outbox (Sender).
 type Channel struct {
 	cfg    Config
-	bot    channels.Bot
-	inbox  inbox.Store
-	api    *API
-	tr     *i18n.Catalog
+	pipe   *inbound.Pipeline
 	log    *slog.Logger
 	now    func() time.Time
-	queue  chan job
 	events *prometheus.CounterVec
-}
-
-type job struct {
-	in  message.Inbound
-	raw []byte
 }
 
 // Option configures a Channel.
@@ -73,16 +64,17 @@ func WithMetrics(reg prometheus.Registerer) Option {
 	return func(c *Channel) { reg.MustRegister(c.events) }
 }
 
-// New returns the channel; Run must run for events to be handled.
-func New(cfg Config, bot channels.Bot, in inbox.Store, api *API, tr *i18n.Catalog, opts ...Option) *Channel {
-	c := &Channel{cfg: cfg, bot: bot, inbox: in, api: api, tr: tr, log: slog.Default(), now: time.Now,
-		queue: make(chan job, 1024),
+// New returns the channel and registers it with the pipeline; replies
+// leave through the outbox's "zalo" sender (NewSender).
+func New(cfg Config, pipe *inbound.Pipeline, opts ...Option) *Channel {
+	c := &Channel{cfg: cfg, pipe: pipe, log: slog.Default(), now: time.Now,
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dvcbot_zalo_events_total", Help: "Zalo webhook events by event name and outcome.",
 		}, []string{"event", "outcome"})}
 	for _, o := range opts {
 		o(c)
 	}
+	pipe.Register(inbound.Channel{Name: message.Zalo, Mode: inbound.Async, Caps: Caps(), OutboxKind: notify.Zalo})
 	return c
 }
 
@@ -102,11 +94,11 @@ func Caps() message.Capabilities { return message.Capabilities{Buttons: true, Ma
 
 // event is a webhook body; ids are strings (they exceed 2^53).
 type event struct {
-	AppID     string `json:"app_id"`
-	EventName string `json:"event_name"`
-	Timestamp string `json:"timestamp"`
-	OAID      string `json:"oa_id"`
-	UserID    string `json:"user_id"`
+	AppID     string     `json:"app_id"`
+	EventName string     `json:"event_name"`
+	Timestamp flexString `json:"timestamp"`
+	OAID      string     `json:"oa_id"`
+	UserID    string     `json:"user_id"`
 	Sender    struct {
 		ID string `json:"id"`
 	} `json:"sender"`
@@ -120,6 +112,24 @@ type event struct {
 		MsgID string `json:"msg_id"`
 		Text  string `json:"text"`
 	} `json:"message"`
+}
+
+// flexString reads a JSON string or number as its text: Zalo sends the
+// timestamp as a string, some of its tools as a number.
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*f = flexString(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return errors.New("must be a string or a number")
+	}
+	*f = flexString(n.String())
+	return nil
 }
 
 // user is the citizen the event is about.
@@ -138,7 +148,7 @@ func (e event) dedupeKey() string {
 	if e.Message.MsgID != "" {
 		return e.Message.MsgID
 	}
-	return e.EventName + ":" + e.user() + ":" + e.Timestamp
+	return e.EventName + ":" + e.user() + ":" + string(e.Timestamp)
 }
 
 // Verify checks X-ZEvent-Signature: sha256(app id ‖ raw body ‖ timestamp ‖ OA
@@ -213,121 +223,34 @@ func (c *Channel) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, http.StatusUnauthorized, "timestamp missing or outside the accepted window")
 		return
 	}
+	var in message.Inbound
 	switch {
 	case strings.HasPrefix(e.EventName, "oa_send_"):
 		c.events.WithLabelValues(e.EventName, "echo").Inc() // our own messages: never input
-	case e.EventName == "user_send_text" || e.EventName == "follow" || e.EventName == "user_click_chatnow" ||
-		(strings.HasPrefix(e.EventName, "user_send_") && e.Message.MsgID != ""):
-		if e.user() == "" {
-			httpx.Error(w, http.StatusBadRequest, "event without a user id")
-			return
-		}
-		in := message.Inbound{Channel: message.Zalo, UserID: e.user(), Text: e.Message.Text, MessageID: e.dedupeKey(), Time: when.UTC()}
-		// Recorded before the 200: a crash after answering loses nothing.
-		claim, err := c.inbox.ClaimInbound(r.Context(), in, raw, inbox.StaleAfter)
-		if err != nil {
-			c.log.Error("recording a zalo event", "error", err)
-			httpx.Error(w, http.StatusInternalServerError, "could not record the event; retry")
-			return
-		}
-		if !claim.New {
-			c.events.WithLabelValues(e.EventName, "duplicate").Inc()
-			break
-		}
-		c.events.WithLabelValues(e.EventName, "queued").Inc()
-		select {
-		case c.queue <- job{in: in, raw: raw}:
-		default:
-			c.log.Warn("zalo queue full; the sweeper will handle the event", "id", in.MessageID)
-		}
+	case e.EventName == "user_send_text":
+		in = message.Inbound{Text: e.Message.Text}
+	case e.EventName == "follow" || e.EventName == "user_click_chatnow":
+		in = message.Inbound{Event: message.EventWelcome}
+	case strings.HasPrefix(e.EventName, "user_send_") && e.Message.MsgID != "":
+		in = message.Inbound{Event: message.EventMedia}
 	default:
 		c.events.WithLabelValues(e.EventName, "ignored").Inc() // unfollow, receipts, reactions, unknown
 	}
-	httpx.JSON(w, http.StatusOK, map[string]string{})
-}
-
-// Run handles queued events and, every sweep, events a crash left behind.
-// When ctx ends it answers what is already queued before returning.
-func (c *Channel) Run(ctx context.Context) error {
-	sweep := time.NewTicker(30 * time.Second)
-	defer sweep.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			c.drain(ctx)
-			return nil
-		case j := <-c.queue:
-			c.answer(ctx, j)
-		case <-sweep.C:
-			pending, err := c.inbox.PendingInbound(ctx, message.Zalo, c.now().Add(-2*inbox.StaleAfter), 50)
-			if err != nil {
-				c.log.Error("listing unanswered zalo events", "error", err)
-				continue
-			}
-			for _, p := range pending {
-				claim, err := c.inbox.ClaimInbound(ctx, p.Inbound, p.Payload, inbox.StaleAfter)
-				if err == nil && claim.New {
-					c.answer(ctx, job{in: p.Inbound, raw: p.Payload})
-				}
-			}
+	if in.Text != "" || in.Event != "" {
+		in.Channel, in.UserID, in.MessageID, in.Time = message.Zalo, e.user(), e.dedupeKey(), when.UTC()
+		if err := inbound.Validate(&in); err != nil {
+			c.events.WithLabelValues(e.EventName, "invalid").Inc()
+			httpx.JSON(w, http.StatusBadRequest, map[string]string{"error": err.Error(), "field": err.(*inbound.FieldError).Field})
+			return
 		}
-	}
-}
-
-// answerTimeout bounds one answer. A shutdown does not cut an answer short:
-// the reply would go out and stay unrecorded, and be sent again.
-const answerTimeout = 30 * time.Second
-
-// drainTimeout bounds the answers given on shutdown; what it leaves stays
-// recorded for the sweeper of the next start.
-const drainTimeout = 10 * time.Second
-
-func (c *Channel) answer(ctx context.Context, j job) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), answerTimeout)
-	defer cancel()
-	c.handle(ctx, j)
-}
-
-func (c *Channel) drain(ctx context.Context) {
-	for deadline := time.Now().Add(drainTimeout); time.Now().Before(deadline); {
-		select {
-		case j := <-c.queue:
-			c.answer(ctx, j)
-		default:
+		// Recorded (or spooled) before the 200: a crash after answering
+		// loses nothing.
+		res := c.pipe.Receive(r.Context(), in, raw)
+		c.events.WithLabelValues(e.EventName, res.Outcome).Inc()
+		if res.Outcome == inbound.Failed {
+			httpx.Error(w, http.StatusInternalServerError, "could not record the event; retry")
 			return
 		}
 	}
-}
-
-// handle turns one recorded event into a reply and sends it.
-func (c *Channel) handle(ctx context.Context, j job) {
-	var e event
-	_ = json.Unmarshal(j.raw, &e)
-	var reply message.Reply
-	switch e.EventName {
-	case "user_send_text":
-		reply = c.bot.Handle(ctx, j.in, Caps())
-	case "follow", "user_click_chatnow":
-		reply = c.bot.Welcome(ctx, message.Zalo, j.in.UserID, Caps())
-	default: // media: say what we can read
-		reply = message.Reply{Text: c.tr.T(i18n.Default, "only_text")}
-	}
-	if reply.Text != "" {
-		if err := c.api.Send(ctx, j.in.UserID, reply); err != nil {
-			outcome := "send_failed"
-			if errors.Is(err, ErrUnreachable) {
-				outcome = "unreachable" // recorded, not retried
-			} else {
-				c.log.Error("sending a zalo reply", "user", j.in.UserID, "error", err)
-			}
-			c.events.WithLabelValues(e.EventName, outcome).Inc()
-			if outcome == "send_failed" {
-				return // stays pending: the sweeper tries again
-			}
-		}
-	}
-	if err := c.inbox.CompleteInbound(ctx, message.Zalo, j.in.MessageID, reply); err != nil {
-		c.log.Error("completing a zalo event", "error", err)
-	}
-	c.events.WithLabelValues(e.EventName, "replied").Inc()
+	httpx.JSON(w, http.StatusOK, map[string]string{})
 }

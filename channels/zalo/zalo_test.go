@@ -14,9 +14,12 @@ import (
 	"time"
 
 	"github.com/dvcbot/dvcbot/bots/citizen/citizentest"
+	"github.com/dvcbot/dvcbot/channels/channeltest"
 	"github.com/dvcbot/dvcbot/channels/zalo"
 	"github.com/dvcbot/dvcbot/channels/zalo/zalotest"
+	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/message"
+	"github.com/dvcbot/dvcbot/core/notify"
 	"github.com/dvcbot/dvcbot/store"
 	"github.com/dvcbot/dvcbot/store/storetest"
 )
@@ -77,15 +80,12 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	}
 	bot, tr := citizentest.New(t, db, time.Now())
 	f.tokens = zalo.NewTokens(db.Credentials(), srv.URL, appID, appSecret, quiet)
-	f.channel = zalo.New(zalo.Config{AppID: appID, OASecret: oaSecret, OAID: oaID}, bot, db.Inbox(),
-		zalo.NewAPI(srv.URL, f.tokens), tr, zalo.WithLogger(quiet), zalo.WithClock(func() time.Time { return f.now }))
+	pipe := channeltest.Pipeline(db, bot, tr)
+	f.channel = zalo.New(zalo.Config{AppID: appID, OASecret: oaSecret, OAID: oaID}, pipe,
+		zalo.WithLogger(quiet), zalo.WithClock(func() time.Time { return f.now }))
 	f.mux = http.NewServeMux()
 	f.channel.Register(f.mux)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { f.channel.Run(ctx); close(done) }()
-	f.stop = sync.OnceFunc(func() { cancel(); <-done })
-	t.Cleanup(f.stop)
+	f.stop = channeltest.Start(t, pipe, db, zalo.NewSender(zalo.NewAPI(srv.URL, f.tokens)))
 	return f
 }
 
@@ -232,11 +232,18 @@ func TestUnreachableUserIsNotRetried(t *testing.T) {
 	if f.post(ev, signed(ev)) != 200 {
 		t.Fatal("not acknowledged")
 	}
-	f.stop() // answers what is queued, then returns
-	// Recorded as done, so no retry loop.
-	pending, err := f.db.Inbox().PendingInbound(context.Background(), "zalo", time.Now().Add(time.Hour), 10)
-	if err != nil || len(pending) != 0 {
-		t.Fatalf("an unreachable user's message stays pending (%v): %+v", err, pending)
+	// The reply failed for good (outside the window): recorded, not retried.
+	var msgs []notify.Message
+	channeltest.Eventually(t, "the reply to fail", func() bool {
+		msgs, _ = f.db.Outbox().Messages(context.Background(), notify.Zalo)
+		return len(msgs) == 1 && msgs[0].State == notify.Failed
+	})
+	if msgs[0].Attempts != 1 || !strings.Contains(msgs[0].LastError, "cannot be reached") {
+		t.Fatalf("an unreachable user's reply: %+v", msgs[0])
+	}
+	state, _, _, err := f.db.Inbound().InboundState(context.Background(), inbound.Key{Channel: "zalo", MessageID: "u1", Sender: userID})
+	if err != nil || state != "done" {
+		t.Fatalf("inbound state %q (%v), want done", state, err)
 	}
 }
 

@@ -11,12 +11,14 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dvcbot/dvcbot/channels/email"
 	"github.com/dvcbot/dvcbot/core/phone"
+	"github.com/dvcbot/dvcbot/store"
 )
 
 // Config is everything the binary reads from flags and DVCBOT_* variables.
@@ -63,6 +65,13 @@ type Config struct {
 	TelegramSecret string
 	TelegramMode   string
 	TelegramAPIURL string
+
+	ClaimTimeout  time.Duration
+	SpoolDir      string
+	SpoolMax      int64
+	SMSDLRWait    time.Duration
+	MetricsListen string
+	MetricsToken  string
 }
 
 // ConfigError names the variable (and flag) whose value is wrong.
@@ -417,6 +426,23 @@ func settings() []setting {
 			}},
 		{"DVCBOT_TELEGRAM_API_URL", "telegram-api-url", "https://api.telegram.org", "Telegram Bot API server (a local bot API server, or a fake in tests)",
 			func(c *Config, v string) error { return httpURL(v, &c.TelegramAPIURL) }},
+		{"DVCBOT_CLAIM_TIMEOUT", "claim-timeout", "1m",
+			"how long a message may stay claimed but unanswered (a crash) before the sweeper answers it through the outbox",
+			durationIn(5*time.Second, time.Hour, func(c *Config) *time.Duration { return &c.ClaimTimeout })},
+		{"DVCBOT_SPOOL_DIR", "spool-dir", "",
+			"where inbound messages wait on disk while the database is unreachable; empty: a spool folder beside the SQLite file, or ./data/spool on Postgres",
+			text(func(c *Config) *string { return &c.SpoolDir })},
+		{"DVCBOT_SPOOL_MAX", "spool-max", "512MiB", "largest size of the spool; beyond it messages are refused (logged, counted) and platforms retry",
+			byteSize(1<<20, 1<<40, func(c *Config) *int64 { return &c.SpoolMax })},
+		{"DVCBOT_SMS_DLR_WAIT", "sms-dlr-wait", "10m",
+			"after a crash or a gateway that answered too late, how long an SMS that may have left waits for its delivery report before it is sent again",
+			durationIn(30*time.Second, 24*time.Hour, func(c *Config) *time.Duration { return &c.SMSDLRWait })},
+		{"DVCBOT_METRICS_LISTEN", "metrics-listen", "",
+			"serve /metrics on this separate address (e.g. 127.0.0.1:9090) instead of DVCBOT_LISTEN",
+			hostPort(func(c *Config) *string { return &c.MetricsListen })},
+		{"DVCBOT_METRICS_TOKEN", "metrics-token", "",
+			"bearer token /metrics requires; with neither this nor DVCBOT_METRICS_LISTEN, /metrics answers loopback callers only",
+			secretMin(16, func(c *Config) *string { return &c.MetricsToken })},
 		{"DVCBOT_WEB_ORIGINS", "web-origins", "",
 			"comma-separated origins allowed to open the web chat websocket (e.g. https://dvc.danang.gov.vn); empty allows same-origin only",
 			func(c *Config, v string) error {
@@ -443,6 +469,18 @@ func httpURL(v string, dst *string) error {
 	}
 	*dst = strings.TrimRight(v, "/")
 	return nil
+}
+
+// spoolDir is DVCBOT_SPOOL_DIR, or a spool folder beside the SQLite file
+// (./data/spool by default), or ./data/spool on Postgres.
+func (c Config) spoolDir() string {
+	if c.SpoolDir != "" {
+		return c.SpoolDir
+	}
+	if !store.IsPostgresURL(c.DatabaseURL) {
+		return filepath.Join(filepath.Dir(strings.TrimPrefix(strings.TrimPrefix(c.DatabaseURL, "sqlite://"), "file:")), "spool")
+	}
+	return filepath.Join("data", "spool")
 }
 
 // publicURL is DVCBOT_PUBLIC_URL or the local address of DVCBOT_LISTEN.

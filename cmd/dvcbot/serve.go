@@ -3,14 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 
 	"github.com/dvcbot/dvcbot/bots/citizen"
 	"github.com/dvcbot/dvcbot/bots/officer"
+	"github.com/dvcbot/dvcbot/bots/optout"
 	"github.com/dvcbot/dvcbot/channels"
 	"github.com/dvcbot/dvcbot/channels/email"
 	"github.com/dvcbot/dvcbot/channels/sms"
@@ -31,9 +35,11 @@ import (
 	"github.com/dvcbot/dvcbot/core/dossier"
 	"github.com/dvcbot/dvcbot/core/httpx"
 	"github.com/dvcbot/dvcbot/core/i18n"
+	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/nationaldb"
 	"github.com/dvcbot/dvcbot/core/notify"
 	"github.com/dvcbot/dvcbot/core/search"
+	"github.com/dvcbot/dvcbot/core/spool"
 	"github.com/dvcbot/dvcbot/store"
 )
 
@@ -47,9 +53,11 @@ type app struct {
 	tr      *i18n.Catalog
 	search  *search.Refresher
 	bot     *citizen.Bot
+	pipe    *inbound.Pipeline
 	runners []func(context.Context) error
 	senders []notify.Sender // channel-provided outbox senders (Telegram)
 	syncer  *catalogsync.Syncer
+	spool   *spool.Spool
 	closers []func()
 }
 
@@ -73,23 +81,25 @@ func (a *app) wireConversations(ctx context.Context) error {
 	search.NewAPI(holder, a.db.Catalog(), a.log).Register(a.mux)
 	a.bot = citizen.New(a.db.Dossiers(), a.db.Catalog(), holder, a.db.Ratings(), a.db.Sessions(), tr,
 		citizen.WithLogger(a.log), citizen.WithRateLimit(a.cfg.RateLimit), citizen.WithMaxLen(a.cfg.MaxMessageLen))
+	if err := a.wirePipeline(tr); err != nil {
+		return err
+	}
+	web := webchat.New(a.pipe, tr, webchat.WithOrigins(a.cfg.WebOrigins), webchat.WithLogger(a.log), webchat.WithMetrics(a.reg))
+	a.senders = append(a.senders, web.Sender())
 	smsCfg := sms.Config{Key: a.cfg.SMSKey, AllowCIDRs: a.cfg.SMSAllowCIDRs, Secret: a.cfg.SMSSecret,
 		Accents: a.cfg.SMSAccents, MaxSegments: a.cfg.SMSMaxSegments}
-	chans := []channels.Channel{
-		webchat.New(a.bot, tr, webchat.WithOrigins(a.cfg.WebOrigins), webchat.WithLogger(a.log), webchat.WithMetrics(a.reg)),
-		sms.New(smsCfg, a.bot, a.db.Inbox(), a.db.SMSOptOuts(), a.db.Outbox(), tr, sms.WithLogger(a.log), sms.WithMetrics(a.reg)),
-	}
+	chans := []channels.Channel{web, sms.New(smsCfg, a.pipe, a.db.Outbox(), sms.WithLogger(a.log), sms.WithMetrics(a.reg))}
 	if a.cfg.ZaloAppID != "" {
 		tokens := zalo.NewTokens(a.db.Credentials(), a.cfg.ZaloOAuthURL, a.cfg.ZaloAppID, a.cfg.ZaloAppSecret, a.log)
 		tokens.Register(a.reg)
 		a.runners = append(a.runners, tokens.KeepFresh)
+		a.senders = append(a.senders, zalo.NewSender(zalo.NewAPI(a.cfg.ZaloAPIURL, tokens)))
 		chans = append(chans, zalo.New(zalo.Config{AppID: a.cfg.ZaloAppID, OASecret: a.cfg.ZaloOASecret, OAID: a.cfg.ZaloOAID},
-			a.bot, a.db.Inbox(), zalo.NewAPI(a.cfg.ZaloAPIURL, tokens), tr, zalo.WithLogger(a.log), zalo.WithMetrics(a.reg)))
+			a.pipe, zalo.WithLogger(a.log), zalo.WithMetrics(a.reg)))
 	}
 	if a.cfg.TelegramToken != "" {
-		officers := officer.New(a.db.Officers(), a.db.Sync(), tr)
 		tg, err := telegram.New(ctx, telegram.Config{Token: a.cfg.TelegramToken, Secret: a.cfg.TelegramSecret, Mode: a.cfg.TelegramMode,
-			APIURL: a.cfg.TelegramAPIURL, PublicURL: a.cfg.PublicURL}, a.bot, officers, a.db.Inbox(), tr,
+			APIURL: a.cfg.TelegramAPIURL, PublicURL: a.cfg.PublicURL}, a.pipe, tr,
 			telegram.WithLogger(a.log), telegram.WithMetrics(a.reg))
 		if err != nil {
 			return err
@@ -106,6 +116,41 @@ func (a *app) wireConversations(ctx context.Context) error {
 	}
 	return a.wireOutbox()
 }
+
+// wirePipeline builds the inbound pipeline every channel hands its
+// messages to: routes before the citizen bot (SMS opt-out, the officers'
+// Telegram commands), the disk spool for database outages, the sweeper.
+func (a *app) wirePipeline(tr *i18n.Catalog) error {
+	opts := []inbound.Option{inbound.WithLogger(a.log), inbound.WithMetrics(a.reg), inbound.WithClaimTimeout(a.cfg.ClaimTimeout),
+		inbound.WithRoute(optout.Route(a.db.SMSOptOuts(), tr, a.log)),
+		inbound.WithRoute(officer.New(a.db.Officers(), a.db.Sync(), tr).Route(a.log))}
+	sp, err := spool.Open(a.cfg.spoolDir(), a.cfg.SpoolMax, spool.WithLogger(a.log), spool.WithMetrics(a.reg))
+	if err != nil {
+		return fmt.Errorf("DVCBOT_SPOOL_DIR: %w", err)
+	}
+	a.closers = append(a.closers, func() { _ = sp.Close() })
+	if n, size := sp.Len(); n > 0 {
+		a.log.Warn("the spool holds messages from a database outage; they are replayed now", "records", n, "bytes", size)
+	}
+	a.spool = sp
+	opts = append(opts, inbound.WithSpool(spoolAdapter{sp}, a.db))
+	a.pipe = inbound.New(a.db.Inbound(), a.bot, tr, opts...)
+	a.runners = append(a.runners, a.pipe.Run)
+	return nil
+}
+
+// spoolAdapter fits core/spool to the pipeline's small interface.
+type spoolAdapter struct{ s *spool.Spool }
+
+func (a spoolAdapter) Append(ctx context.Context, key string, data []byte) error {
+	return a.s.Append(ctx, spool.Record{Key: key, Data: data})
+}
+
+func (a spoolAdapter) Replay(ctx context.Context, fn func(ctx context.Context, key string, data []byte) error) (int, error) {
+	return a.s.Replay(ctx, func(ctx context.Context, r spool.Record) error { return fn(ctx, r.Key, r.Data) })
+}
+
+func (a spoolAdapter) Len() (int, int64) { return a.s.Len() }
 
 // wireOutbox starts the delivery workers for the configured senders and the
 // scheduled sync.
@@ -248,27 +293,75 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	a.mux.HandleFunc("GET /readyz", a.readyz)
-	a.mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	if cfg.MetricsListen == "" {
+		a.mux.Handle("GET /metrics", a.metricsHandler(false))
+	}
 	return a, nil
 }
 
+// readyz tells a load balancer ok, degraded (answering from the disk
+// spool while the database is away) or down; the details go to the log,
+// not to the caller.
 func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
+	status, problem := "ok", ""
 	if err := a.db.Ping(ctx); err != nil {
-		httpx.JSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
-		return
-	}
-	pending, err := a.db.PendingMigrations(ctx)
-	if err != nil || pending > 0 {
-		msg := fmt.Sprintf("%d migrations pending", pending)
+		problem = err.Error()
+	} else if pending, err := a.db.PendingMigrations(ctx); err != nil || pending > 0 {
+		problem = fmt.Sprintf("%d migrations pending", pending)
 		if err != nil {
-			msg = err.Error()
+			problem = err.Error()
 		}
-		httpx.JSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": msg})
-		return
 	}
-	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ready", "database": string(a.db.Dialect())})
+	switch {
+	case problem != "" && a.spool != nil:
+		status = "degraded" // messages are still taken, into the spool
+	case problem != "":
+		status = "down"
+	case a.pipe != nil && a.pipe.Degraded():
+		status = "degraded"
+	}
+	if problem != "" {
+		a.log.Warn("readiness check", "status", status, "problem", problem)
+	}
+	code := http.StatusOK
+	if status == "down" {
+		code = http.StatusServiceUnavailable
+	}
+	httpx.JSON(w, code, map[string]string{"status": status})
+}
+
+// metricsHandler serves /metrics: behind DVCBOT_METRICS_TOKEN when set,
+// else to loopback callers only on the main listener (a separate
+// DVCBOT_METRICS_LISTEN is for the operators' network alone).
+func (a *app) metricsHandler(onOwnListener bool) http.Handler {
+	h := promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})
+	token := a.cfg.MetricsToken
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case token != "":
+			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+				httpx.Error(w, http.StatusUnauthorized, "a bearer token is required")
+				return
+			}
+		case !onOwnListener && !isLoopback(r.RemoteAddr):
+			httpx.Error(w, http.StatusForbidden, "metrics are served to loopback callers or with DVCBOT_METRICS_TOKEN")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func isLoopback(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // Handler is the app's HTTP handler with metrics and access logs.
@@ -340,8 +433,20 @@ func cmdServe(ctx context.Context, e env, cfg Config, args []string) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	log.Info("dvcbot serving", "addr", ln.Addr().String(), "version", buildVersion(), "database", string(a.db.Dialect()))
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("listening on DVCBOT_METRICS_LISTEN %s: %w", cfg.MetricsListen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metricsHandler(true))
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("metrics served", "addr", mln.Addr().String())
+	}
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, run := range a.runners {

@@ -14,6 +14,12 @@ const (
 	Terminal = "terminal"
 )
 
+// Events besides a text message.
+const (
+	EventWelcome = "welcome" // a conversation starts: greet
+	EventMedia   = "media"   // a picture, sticker, file: say what we read
+)
+
 // Inbound is one message from a user.
 type Inbound struct {
 	Channel   string
@@ -27,6 +33,23 @@ type Inbound struct {
 	Phone string
 	// Choice is set when the user pressed a button instead of typing.
 	Choice bool
+	// Event says what happened: a text (""), a new conversation (Welcome:
+	// follow, chat opened) or something the bot cannot read (Media).
+	Event string
+	// ReplyTo is where an answer goes when it is sent rather than returned
+	// (a Telegram chat id); empty means UserID.
+	ReplyTo string
+	// Source is where the message came from on the network (the web chat's
+	// client IP), for per-source limits; empty where the platform relays.
+	Source string
+}
+
+// Address is where replies to in are sent.
+func (in Inbound) Address() string {
+	if in.ReplyTo != "" {
+		return in.ReplyTo
+	}
+	return in.UserID
 }
 
 // Choice is a button or quick reply.
@@ -42,6 +65,12 @@ type Reply struct {
 	// Hint is a short follow-up suggestion (an input placeholder on rich
 	// channels), e.g. "Nhập 1, 2 hoặc 3".
 	Hint string `json:"hint,omitempty"`
+	// Secret: the inbound text held a secret (verification digits); it is
+	// not kept in clear in the inbound log.
+	Secret bool `json:"-"`
+	// RotateSession: the user just proved who they are; a channel with
+	// cookie sessions issues a new session id (no fixation).
+	RotateSession bool `json:"-"`
 }
 
 // Capabilities says what a channel can show.
