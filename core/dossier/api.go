@@ -1,6 +1,7 @@
 package dossier
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -94,6 +95,15 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	results, err := a.store.ApplyEvents(r.Context(), events)
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		// The store's calls have deadlines: a stalled database ends here
+		// instead of holding the request. The retry is safe: an event that
+		// did get stored is answered duplicate.
+		a.log.Error("dossier store unavailable", "error", err, "events", len(events))
+		w.Header().Set("Retry-After", "5")
+		a.refuse(w, http.StatusServiceUnavailable, "unavailable", "database unavailable; retry later")
+		return
+	}
 	if err != nil {
 		a.log.Error("storing dossier events failed", "error", err, "events", len(events))
 		httpx.Error(w, http.StatusInternalServerError, "could not store events; retry later")

@@ -47,15 +47,24 @@ func TestTiming(t *testing.T) {
 }
 
 func TestMaskName(t *testing.T) {
-	for in, want := range map[string]string{
-		"Nguyễn Văn An":      "Nguyễn V. A.",
-		"NGUYỄN VĂN AN":      "Nguyễn V. A.",
-		"Đặng Thị Ánh Tuyết": "Đặng T. Á. T.",
-		"Lê":                 "Lê",
-		"  ":                 "",
+	for _, tc := range []struct{ in, want string }{
+		{"Nguyễn Văn An", "Nguyễn V. A."},
+		{"NGUYỄN VĂN AN", "Nguyễn V. A."},
+		{"Đặng Thị Ánh Tuyết", "Đặng T. Á. T."},
+		{"NguyễnVănAn", "Nguyễn V. A."},            // camel-joined
+		{"Nguyễn-Văn-An", "Nguyễn V. A."},          // hyphenated
+		{"Nguyễn Văn-An", "Nguyễn V. A."},          // partly hyphenated
+		{"  Nguyễn   Văn \t An  ", "Nguyễn V. A."}, // extra blanks
+		{"Lê", "L."}, // one word: never shown whole
+		{"lê", "L."},
+		{"NGUYỄNVĂNAN", "N."}, // one capitalised run cannot be split: initial only
+		{"Nguyễn.V.An", "Nguyễn V. A."},
+		{"Nguyê\u0303n Văn An", "Nguyễn V. A."}, // decomposed accents
+		{"  ", ""},
+		{"", ""},
 	} {
-		if got := MaskName(in); got != want {
-			t.Errorf("MaskName(%q) = %q, want %q", in, got, want)
+		if got := MaskName(tc.in); got != tc.want {
+			t.Errorf("MaskName(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

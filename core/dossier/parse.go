@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/dvcbot/dvcbot/core/phone"
@@ -100,13 +101,22 @@ func parseEvent(raw json.RawMessage, now time.Time) (Event, *FieldError) {
 		return Event{}, &FieldError{Field: field, Message: fmt.Sprintf(format, a...)}
 	}
 	var ev Event
+	// The payload is kept as received, but as valid UTF-8: invalid bytes can
+	// only sit inside JSON strings, and each becomes U+FFFD, as the decoder
+	// read it.
 	ev.Payload = raw
+	if !utf8.Valid(raw) {
+		ev.Payload = []byte(validUTF8(string(raw)))
+	}
 	id, ok := required(w.EventID)
 	if !ok {
 		return fail("event_id", "is required")
 	}
-	if len(id) > 200 || !utf8.ValidString(id) {
-		return fail("event_id", "must be at most 200 characters of valid UTF-8")
+	if msg := badIdentifier(id); msg != "" {
+		return fail("event_id", "%s", msg)
+	}
+	if len(id) > 200 {
+		return fail("event_id", "must be at most 200 bytes")
 	}
 	ev.ID = id
 	occurred, ok := required(w.OccurredAt)
@@ -117,7 +127,15 @@ func parseEvent(raw json.RawMessage, now time.Time) (Event, *FieldError) {
 	if err != nil {
 		return fail("occurred_at", "must be RFC 3339 with an offset, e.g. 2024-03-05T14:22:10+07:00")
 	}
-	ev.OccurredAt = t.UTC()
+	// A clock gone wrong at the source (an event dated 2099) would otherwise
+	// become the newest state for ever: nothing could follow it.
+	if t.After(now.Add(MaxFutureSkew)) {
+		return fail("occurred_at", "%s is more than %v after the server's time %s",
+			occurred, MaxFutureSkew, now.UTC().Format(time.RFC3339))
+	}
+	// The databases keep microseconds: truncate here so that the event
+	// compares and reads back exactly as stored.
+	ev.OccurredAt = t.UTC().Truncate(time.Microsecond)
 	if len(w.Status) == 0 || string(w.Status) == "null" {
 		return fail("status", "is required")
 	}
@@ -125,7 +143,7 @@ func parseEvent(raw json.RawMessage, now time.Time) (Event, *FieldError) {
 		return fail("status", "%s", err.Error())
 	}
 	if w.Note != nil {
-		ev.Note = vntext.NFC(strings.TrimSpace(*w.Note))
+		ev.Note = cleanText(*w.Note, true)
 		if utf8.RuneCountInString(ev.Note) > 500 {
 			return fail("note", "must be at most 500 characters")
 		}
@@ -151,31 +169,47 @@ func parseDossier(w *wireDossier, now time.Time) (Dossier, *FieldError) {
 	if !ok {
 		return fail("code", "is required")
 	}
+	if msg := badIdentifier(code); msg != "" {
+		return fail("code", msg)
+	}
 	norm, err := vntext.NormalizeDossierCode(code, now)
 	if err != nil {
 		return fail("code", fmt.Sprintf("%q is not a dossier code (%v); expected e.g. 000.00.20.H17-240305-0001", code, err))
 	}
 	d.Code = norm
+	pc, ok := required(w.ProcedureCode)
+	if !ok {
+		return fail("procedure_code", "is required")
+	}
+	if msg := badIdentifier(pc); msg != "" {
+		return fail("procedure_code", msg)
+	}
+	if utf8.RuneCountInString(pc) > 1000 {
+		return fail("procedure_code", "is longer than 1000 characters")
+	}
+	d.ProcedureCode = vntext.NFC(pc)
 	for _, f := range []struct {
 		name string
 		in   *string
 		out  *string
 	}{
-		{"procedure_code", w.ProcedureCode, &d.ProcedureCode},
 		{"procedure_name", w.ProcedureName, &d.ProcedureName},
 		{"agency", w.Agency, &d.Agency},
 	} {
-		v, ok := required(f.in)
-		if !ok {
+		if f.in == nil {
+			return fail(f.name, "is required")
+		}
+		v := cleanText(*f.in, false)
+		if v == "" {
 			return fail(f.name, "is required")
 		}
 		if utf8.RuneCountInString(v) > 1000 {
 			return fail(f.name, "is longer than 1000 characters")
 		}
-		*f.out = vntext.NFC(v)
+		*f.out = v
 	}
-	d.ApplicantName = vntext.NFC(optional(w.ApplicantName))
-	d.Officer = vntext.NFC(optional(w.Officer))
+	d.ApplicantName = cleanText(optional(w.ApplicantName), false)
+	d.Officer = cleanText(optional(w.Officer), false)
 	if p := optional(w.ApplicantPhone); p != "" {
 		n, err := phone.Normalize(p)
 		if err != nil {
@@ -226,4 +260,76 @@ func optional(s *string) string {
 		return ""
 	}
 	return strings.TrimSpace(*s)
+}
+
+// MaxFutureSkew is how far after the server's clock an event's occurred_at
+// may lie (clocks of two systems differ a little; a year 2099 does not).
+const MaxFutureSkew = 10 * time.Minute
+
+// Text from the one-stop system is handled in two ways (issue 10: a NUL
+// reached the database and every retry of the batch got a 500):
+//
+//   - Identifiers (event_id, dossier.code, dossier.procedure_code) are
+//     refused with a 400 naming the field when they hold a control character
+//     (NUL included) or U+FFFD, which is what the JSON decoder makes of
+//     invalid UTF-8 and of lone surrogate escapes. Repairing an identifier
+//     would change its identity: two different corrupt ids could both become
+//     the same text and the second event would be taken for a duplicate, and
+//     a code that is not the one the one-stop system holds would answer
+//     nobody's look-up. The sender has to fix its data.
+//   - Free text (note, procedure_name, agency, applicant_name, officer) is
+//     cleaned: NUL and the other control characters are removed (the note
+//     keeps its line breaks and tabs; the one-line fields turn them into
+//     spaces) and invalid UTF-8 is already U+FFFD. A stray control byte
+//     pasted into a name is no reason to hold back a dossier's status from
+//     the citizen, and nothing is lost that anyone could read.
+//
+// Fields with a fixed shape (occurred_at and the dates, status,
+// submitted_via, applicant_phone) are refused by their own parsers.
+
+// badIdentifier says what is wrong with an identifier, or "".
+func badIdentifier(s string) string {
+	for _, r := range s {
+		switch {
+		case r == 0:
+			return "must not contain a NUL character"
+		case r == utf8.RuneError:
+			return "must be valid UTF-8 (it holds invalid bytes or U+FFFD)"
+		case unicode.IsControl(r):
+			return fmt.Sprintf("must not contain the control character %U", r)
+		}
+	}
+	return ""
+}
+
+// cleanText removes NUL and other control characters (C0, DEL, C1) from
+// free text and NFC-normalises it. multiline keeps line breaks and tabs (a
+// CR LF becomes LF); otherwise they become spaces.
+func cleanText(s string, multiline bool) string {
+	s = validUTF8(s) // the JSON decoder already did this; cheap safety
+	if multiline {
+		s = strings.ReplaceAll(s, "\r\n", "\n")
+	}
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\t' || r == '\r':
+			if multiline && r != '\r' {
+				return r
+			}
+			return ' '
+		case unicode.IsControl(r):
+			return -1
+		}
+		return r
+	}, s)
+	return vntext.NFC(strings.TrimSpace(s))
+}
+
+// validUTF8 replaces each byte of invalid UTF-8 with U+FFFD, as the JSON
+// decoder does (strings.ToValidUTF8 would merge a run into one).
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return string([]rune(s))
 }
