@@ -50,7 +50,7 @@ const claimPG = `WITH ins AS (
 	VALUES ($1, $2, $3, $4, $5, 'processing', 1, $6, $6)
 	ON CONFLICT (channel, message_id, sender) DO NOTHING
 	RETURNING 1)
-SELECT (SELECT count(*) FROM ins), cur.state, cur.reply, cur.claimed_at,
+SELECT (SELECT count(*) FROM ins), cur.state, cur.reply, cur.sent, cur.claimed_at,
 	EXISTS (SELECT 1 FROM inbound o WHERE o.channel = $1 AND o.message_id = $2 AND o.sender <> $3)
 FROM (SELECT 1) AS one
 LEFT JOIN inbound cur ON cur.channel = $1 AND cur.message_id = $2 AND cur.sender = $3`
@@ -59,13 +59,13 @@ const (
 	claimInsertSQLite = `INSERT INTO inbound (channel, message_id, sender, text, payload, state, attempts, received_at, claimed_at)
 	VALUES ($1, $2, $3, $4, $5, 'processing', 1, $6, $6)
 	ON CONFLICT (channel, message_id, sender) DO NOTHING`
-	claimReadSQLite = `SELECT cur.state, cur.reply, cur.claimed_at,
+	claimReadSQLite = `SELECT cur.state, cur.reply, cur.sent, cur.claimed_at,
 	EXISTS (SELECT 1 FROM inbound o WHERE o.channel = $1 AND o.message_id = $2 AND o.sender <> $3)
 	FROM inbound cur WHERE cur.channel = $1 AND cur.message_id = $2 AND cur.sender = $3`
 	takeOverSQL = `UPDATE inbound SET attempts = attempts + 1, claimed_at = $4
 	WHERE channel = $1 AND message_id = $2 AND sender = $3 AND state = 'processing' AND claimed_at < $5`
 	completeSQL = `UPDATE inbound SET state = 'done', reply = $4, processed_at = $5,
-	text = CASE WHEN $6 THEN '' ELSE text END
+	text = CASE WHEN $6 THEN '' ELSE text END, sent = $7
 	WHERE channel = $1 AND message_id = $2 AND sender = $3`
 )
 
@@ -83,13 +83,14 @@ func (s *InboundStore) Claim(ctx context.Context, in message.Inbound, raw []byte
 		state    sql.NullString
 		reply    sql.NullString
 		claimed  sql.NullTime
+		sent     sql.NullBool
 		reused   bool
 	)
 	sqldb := db.bun.DB
 	if db.dialect == Postgres {
 		var n int
 		err := sqldb.QueryRowContext(ctx, claimPG, db.prepared(in.Channel, in.MessageID, in.UserID, in.Text, string(pb), db.ts(now))...).
-			Scan(&n, &state, &reply, &claimed, &reused)
+			Scan(&n, &state, &reply, &sent, &claimed, &reused)
 		if err != nil {
 			return inbound.Claim{}, fmt.Errorf("recording inbound %s: %w", inbound.KeyOf(in), err)
 		}
@@ -102,7 +103,7 @@ func (s *InboundStore) Claim(ctx context.Context, in message.Inbound, raw []byte
 		n, _ := res.RowsAffected()
 		inserted = n == 1
 		var ts sql.NullString
-		err = sqldb.QueryRowContext(ctx, claimReadSQLite, in.Channel, in.MessageID, in.UserID).Scan(&state, &reply, &ts, &reused)
+		err = sqldb.QueryRowContext(ctx, claimReadSQLite, in.Channel, in.MessageID, in.UserID).Scan(&state, &reply, &sent, &ts, &reused)
 		if err != nil {
 			return inbound.Claim{}, fmt.Errorf("reading inbound %s: %w", inbound.KeyOf(in), err)
 		}
@@ -126,7 +127,7 @@ func (s *InboundStore) Claim(ctx context.Context, in message.Inbound, raw []byte
 				return inbound.Claim{}, fmt.Errorf("stored reply of %s: %w", inbound.KeyOf(in), err)
 			}
 		}
-		return inbound.Claim{Reply: &r}, nil
+		return inbound.Claim{Reply: &r, Sent: sent.Bool}, nil
 	}
 	if claimed.Valid && claimed.Time.Before(now.Add(-staleAfter)) {
 		// A crashed attempt: take it over, atomically (one of several
@@ -159,7 +160,7 @@ func (s *InboundStore) Complete(ctx context.Context, k inbound.Key, reply messag
 		return err
 	}
 	now := db.utcNow()
-	args := db.prepared(k.Channel, k.MessageID, k.Sender, string(b), db.ts(now), secret)
+	args := db.prepared(k.Channel, k.MessageID, k.Sender, string(b), db.ts(now), secret, len(out) > 0)
 	if len(out) == 0 {
 		if _, err := db.bun.DB.ExecContext(ctx, completeSQL, args...); err != nil {
 			return fmt.Errorf("completing inbound %s: %w", k, err)
@@ -186,9 +187,10 @@ func (s *InboundStore) Stale(ctx context.Context, olderThan time.Time, limit int
 		Sender    string `bun:"sender"`
 		Text      string `bun:"text"`
 		Payload   string `bun:"payload"`
+		Attempts  int    `bun:"attempts"`
 	}
 	var rows []row
-	err := db.bun.NewSelect().Table("inbound").Column("channel", "message_id", "sender", "text", "payload").
+	err := db.bun.NewSelect().Table("inbound").Column("channel", "message_id", "sender", "text", "payload", "attempts").
 		Where("state = ? AND claimed_at < ?", inboundProcessing, olderThan.UTC()).
 		OrderExpr("claimed_at").Limit(int64(limit)).Scan(ctx, &rows)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -209,7 +211,7 @@ func (s *InboundStore) Stale(ctx context.Context, olderThan time.Time, limit int
 		out = append(out, inbound.Pending{
 			Inbound: message.Inbound{Channel: r.Channel, UserID: r.Sender, Text: r.Text, MessageID: r.MessageID,
 				Time: p.Time, Phone: p.Phone, Choice: p.Choice, Event: p.Event, ReplyTo: p.ReplyTo, Source: p.Source},
-			Raw: p.Raw,
+			Raw: p.Raw, Attempts: r.Attempts + 1,
 		})
 	}
 	return out, nil

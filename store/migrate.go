@@ -233,6 +233,62 @@ CREATE TABLE officers (
 	created_at {{ts}} NOT NULL,
 	linked_at {{ts}}
 )`},
+	{"verification attempts and session versions", `
+ALTER TABLE sessions ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE sessions ADD COLUMN ticket_hash TEXT;
+ALTER TABLE sessions ADD COLUMN ticket_expires_at {{ts}};
+CREATE UNIQUE INDEX sessions_ticket_idx ON sessions (ticket_hash);
+CREATE TABLE verify_attempts (
+	id {{pk}},
+	attempt_key TEXT NOT NULL UNIQUE,
+	dossier_code TEXT NOT NULL,
+	channel TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	source TEXT NOT NULL DEFAULT '',
+	checked BOOLEAN NOT NULL DEFAULT FALSE,
+	verdict INTEGER NOT NULL DEFAULT 0,
+	checks_left INTEGER NOT NULL DEFAULT 0,
+	failed BOOLEAN NOT NULL DEFAULT TRUE,
+	created_at {{ts}} NOT NULL
+);
+CREATE INDEX verify_attempts_dossier_idx ON verify_attempts (dossier_code, created_at);
+CREATE INDEX verify_attempts_source_idx ON verify_attempts (source, created_at);
+CREATE INDEX verify_attempts_user_idx ON verify_attempts (channel, user_id, created_at)`},
+	{"inbound keyed by sender", `
+CREATE TABLE inbound (
+	channel TEXT NOT NULL,
+	message_id TEXT NOT NULL,
+	sender TEXT NOT NULL,
+	text TEXT NOT NULL DEFAULT '',
+	payload TEXT,
+	state TEXT NOT NULL,
+	reply TEXT,
+	sent BOOLEAN NOT NULL DEFAULT FALSE,
+	attempts INTEGER NOT NULL DEFAULT 1,
+	received_at {{ts}} NOT NULL,
+	claimed_at {{ts}} NOT NULL,
+	processed_at {{ts}},
+	PRIMARY KEY (channel, message_id, sender)
+);
+CREATE INDEX inbound_processing_idx ON inbound (state, claimed_at);
+INSERT INTO inbound (channel, message_id, sender, text, payload, state, reply, attempts, received_at, claimed_at, processed_at)
+	SELECT channel, message_id, user_id, text, CAST(payload AS TEXT), state, CAST(reply AS TEXT), attempts, received_at, received_at, processed_at
+	FROM inbound_messages;
+DROP TABLE inbound_messages`},
+	{"dossier arrival order", `
+ALTER TABLE dossiers ADD COLUMN status_seq BIGINT NOT NULL DEFAULT 0;
+UPDATE dossiers SET status_seq = COALESCE((SELECT e.id FROM dossier_events e WHERE e.event_id = dossiers.last_event_id), 0)`},
+	{"outbox leases and delivery receipts", `
+ALTER TABLE outbox ADD COLUMN lease_token TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN inflight_at {{ts}};
+CREATE TABLE outbox_receipts (
+	id {{pk}},
+	outbox_id BIGINT NOT NULL,
+	status TEXT NOT NULL,
+	applied BOOLEAN NOT NULL,
+	received_at {{ts}} NOT NULL
+);
+CREATE INDEX outbox_receipts_outbox_idx ON outbox_receipts (outbox_id, id)`},
 }
 
 func (db *DB) render(sqlText string) string {

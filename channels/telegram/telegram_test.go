@@ -111,6 +111,12 @@ func TestWebhookUpdates(t *testing.T) {
 		"photo": []map[string]any{{"file_id": "x", "file_unique_id": "y", "width": 90, "height": 90}}}}
 	edited := map[string]any{"update_id": 10, "edited_message": map[string]any{"message_id": 1, "date": time.Now().Unix(),
 		"chat": map[string]any{"id": chat, "type": "private"}, "text": "DVC 000.00.20.H17-261102-0004"}}
+	noFrom := textUpdate(13, chat, "HD")
+	delete(noFrom["message"].(map[string]any), "from")
+	channelPost := map[string]any{"update_id": 14, "channel_post": map[string]any{"message_id": 3, "date": time.Now().Unix(),
+		"chat": map[string]any{"id": -100300, "type": "channel", "title": "Tin"}, "text": "DVC 000.00.20.H17-261102-0004"}}
+	orphanCallback := map[string]any{"update_id": 15, "callback_query": map[string]any{"id": "cb-x", "chat_instance": "1",
+		"from": map[string]any{"id": chat, "is_bot": false, "first_name": "An"}, "data": "HD"}}
 	group := textUpdate(11, -100200, "HD")
 	group["message"].(map[string]any)["chat"] = map[string]any{"id": -100200, "type": "group", "title": "Phòng"}
 	tests := []struct {
@@ -130,6 +136,10 @@ func TestWebhookUpdates(t *testing.T) {
 		{"unsupported media", photo, secret, 200, 4},
 		{"group chat: nothing", group, secret, 200, 4},
 		{"citizen cannot reach /sync", textUpdate(12, chat, "/sync"), secret, 200, 5},
+		// Telegram may omit from: a private chat is its own sender.
+		{"private message without from", noFrom, secret, 200, 6},
+		{"channel post: nothing", channelPost, secret, 200, 6},
+		{"callback without a message: nothing", orphanCallback, secret, 200, 6},
 	}
 	for _, tc := range tests {
 		if got := f.post(tc.update, tc.secret); got != tc.status {
@@ -144,10 +154,11 @@ func TestWebhookUpdates(t *testing.T) {
 		!strings.Contains(sent[0].Text, "Phạm T. D.") {
 		t.Fatalf("status over Telegram must stay masked: %q", sent[0].Text)
 	}
-	if len(sent[1].Buttons) != 4 || sent[1].Buttons[0].Data != "1" || sent[1].Buttons[3].Data != "THEM" {
+	// Buttons carry what they mean (the procedure's code), so an old one still works.
+	if len(sent[1].Buttons) != 4 || !strings.HasPrefix(sent[1].Buttons[0].Data, "TIM ") || sent[1].Buttons[3].Data != "TIEP 1" {
 		t.Fatalf("search keyboard %+v", sent[1].Buttons)
 	}
-	if !strings.Contains(sent[2].Text, "Thời hạn giải quyết") || len(f.fake.Answered) != 1 {
+	if !strings.Contains(sent[2].Text, "Thời hạn giải quyết") || len(f.fake.Answered) != 2 { // the press and the orphan callback
 		t.Fatalf("button press: %q, answered %v", sent[2].Text, f.fake.Answered)
 	}
 	if !strings.Contains(sent[3].Text, "văn bản") {
@@ -155,6 +166,9 @@ func TestWebhookUpdates(t *testing.T) {
 	}
 	if !strings.Contains(sent[4].Text, "Cách dùng") || strings.Contains(sent[4].Text, "đồng bộ") {
 		t.Fatalf("/sync from a citizen: %q", sent[4].Text)
+	}
+	if sent[5].ChatID != chat || !strings.Contains(sent[5].Text, "Cách dùng") {
+		t.Fatalf("message without from: %+v", sent[5])
 	}
 	if got := f.post(map[string]any{"update_id": 0}, secret); got != 400 {
 		t.Fatalf("empty update: %d", got)
@@ -227,5 +241,23 @@ func TestOfficer(t *testing.T) {
 	f.fake.Forbidden[officerChat] = true
 	if _, err := s.Send(ctx, notify.Message{Kind: notify.Telegram, Recipient: "900900", Payload: notify.Payload{Text: "x"}}); !notify.IsPermanent(err) {
 		t.Fatalf("a chat that blocked the bot: %v", err)
+	}
+}
+
+// Flood control: a reply refused with 429 waits retry_after, then goes
+// out once.
+func TestFloodControlIsHonoured(t *testing.T) {
+	f := newFixture(t, telegram.ModeWebhook)
+	f.fake.Flood, f.fake.RetryAfter = 1, 1
+	if got := f.post(textUpdate(1, chat, "HD"), secret); got != 200 {
+		t.Fatalf("status %d", got)
+	}
+	sent := f.waitSent(1)
+	flood, at := f.fake.FloodAt(), f.fake.SentAt()
+	if len(sent) != 1 || len(flood) != 1 || len(at) != 1 {
+		t.Fatalf("%d sent, %d refused", len(sent), len(flood))
+	}
+	if wait := at[0].Sub(flood[0]); wait < time.Second {
+		t.Fatalf("resent %v after the 429, before retry_after (1 s)", wait)
 	}
 }

@@ -129,6 +129,9 @@ func startServe(t *testing.T, env map[string]string) (base string, logs *syncBuf
 	t.Helper()
 	addr := freeAddr(t)
 	env["DVCBOT_LISTEN"] = addr
+	if env["DVCBOT_SPOOL_DIR"] == "" {
+		env["DVCBOT_SPOOL_DIR"] = t.TempDir() // one spool per process, as two replicas on one host need
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	logs = &syncBuffer{}
 	done := make(chan int, 1)

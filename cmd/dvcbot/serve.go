@@ -156,7 +156,7 @@ func (a spoolAdapter) Len() (int, int64) { return a.s.Len() }
 // scheduled sync.
 func (a *app) wireOutbox() error {
 	if senders := append(outboxSenders(a.cfg, a.db), a.senders...); len(senders) > 0 {
-		w := notify.NewWorker(a.db.Outbox(), senders, notify.WithMaxAttempts(a.cfg.OutboxAttempts),
+		w := notify.NewWorker(a.db.Outbox(), senders, notify.WithMaxAttempts(a.cfg.OutboxAttempts), notify.WithDLRWait(a.cfg.SMSDLRWait),
 			notify.WithWorkerLogger(a.log), notify.WithWorkerMetrics(a.reg))
 		a.runners = append(a.runners, w.Run)
 	}

@@ -66,6 +66,9 @@ type Claim struct {
 	New bool
 	// Reply is the stored reply of a message already handled.
 	Reply *message.Reply
+	// Sent: that reply went out through the outbox (the sweeper, a spool
+	// replay), so a retry must not get it a second time in its answer.
+	Sent bool
 	// InFlight: another worker is handling it now.
 	InFlight bool
 	// Reused: the same platform id was seen from another sender.
@@ -74,8 +77,9 @@ type Claim struct {
 
 // Pending is a claim left unanswered.
 type Pending struct {
-	Inbound message.Inbound
-	Raw     json.RawMessage
+	Inbound  message.Inbound
+	Raw      json.RawMessage
+	Attempts int // handlings so far, this one included
 }
 
 // Store records inbound messages and their replies.

@@ -29,11 +29,15 @@ type echoBot struct {
 	mu      sync.Mutex
 	handled []string
 	panicOn string
+	failing atomic.Bool // the bot's own database calls fail
 }
 
 func (b *echoBot) Handle(ctx context.Context, in message.Inbound, caps message.Capabilities) message.Reply {
 	if b.panicOn != "" && in.Text == b.panicOn {
 		panic("boom")
+	}
+	if b.failing.Load() {
+		return message.Reply{Text: "Xin lỗi, hệ thống đang bận.", Failed: true}
 	}
 	b.mu.Lock()
 	b.handled = append(b.handled, in.UserID+"|"+in.Text)
@@ -322,8 +326,10 @@ func TestSweeperFinishesAbandonedClaims(t *testing.T) {
 			if len(msgs) != 1 || msgs[0].Recipient != "0905123456" || msgs[0].Payload.Text != "0905123456: DVC 7" {
 				t.Fatalf("outbox %+v", msgs)
 			}
+			// The answer went out by MT: a late gateway retry gets an empty
+			// body (omit-empty), not a second SMS, and no second handling.
 			res := f2.pipe.Receive(ctx, in, nil)
-			if res.Outcome != inbound.Repeat || res.Reply.Text != "0905123456: DVC 7" || f2.bot.count() != 1 {
+			if res.Outcome != inbound.Repeat || res.Reply.Text != "" || f2.bot.count() != 1 {
 				t.Fatalf("late retry: %s %q, handled %d", res.Outcome, res.Reply.Text, f2.bot.count())
 			}
 		})
@@ -435,5 +441,30 @@ func TestPanicIsRecovered(t *testing.T) {
 	// Recorded as answered: a redelivery does not panic again.
 	if res := f.pipe.Receive(context.Background(), sms("p1", "0905123456", "crash"), nil); res.Outcome != inbound.Repeat {
 		t.Fatalf("redelivery %s", res.Outcome)
+	}
+}
+
+// The bot's look-up fails (the database went away after the claim): the
+// citizen is told the answer follows, nothing is recorded as the answer,
+// and the sweeper sends the real answer once the bot can give it.
+func TestFailedReplyIsRetriedBySweeper(t *testing.T) {
+	db := storetest.SQLite(t)
+	f := newFixture(t, db)
+	ctx := context.Background()
+	f.bot.failing.Store(true)
+	res := f.pipe.Receive(ctx, sms("f1", "0905123456", "DVC 5"), nil)
+	if res.Outcome != inbound.Deferred || !strings.Contains(res.Reply.Text, "qua SMS") {
+		t.Fatalf("%s %q", res.Outcome, res.Reply.Text)
+	}
+	f.bot.failing.Store(false)
+	later := func() time.Time { return time.Now().Add(2 * time.Minute) }
+	sweeper := inbound.New(db.Inbound(), f.bot, mustTr(t), inbound.WithLogger(quiet), inbound.WithClock(later))
+	sweeper.Register(inbound.Channel{Name: message.SMS, Mode: inbound.Sync, Caps: message.SMSCaps(2, false), OutboxKind: notify.SMS})
+	if n := sweeper.Sweep(ctx); n != 1 {
+		t.Fatalf("swept %d", n)
+	}
+	msgs := f.outbox(t, notify.SMS)
+	if len(msgs) != 1 || msgs[0].Payload.Text != "0905123456: DVC 5" {
+		t.Fatalf("outbox %+v", msgs)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -170,6 +171,7 @@ const (
 	Repeat   = "repeat"    // a retry: the stored reply, no second handling
 	InFlight = "in_flight" // a retry while the first is being handled
 	Spooled  = "spooled"   // database away: on disk, answered later
+	Deferred = "deferred"  // the bot failed: the sweeper answers later
 	Failed   = "failed"    // neither recorded nor spooled: the platform must retry
 )
 
@@ -232,7 +234,7 @@ func (p *Pipeline) receive(ctx context.Context, ch Channel, in message.Inbound, 
 	}
 	switch {
 	case c.Reply != nil:
-		if ch.Mode == Async {
+		if ch.Mode == Async || c.Sent {
 			return Result{Outcome: Repeat} // already answered through the outbox
 		}
 		return Result{Outcome: Repeat, Reply: *c.Reply}
@@ -254,6 +256,12 @@ func (p *Pipeline) receive(ctx context.Context, ch Channel, in message.Inbound, 
 		return Result{Outcome: Queued}
 	}
 	reply := p.handle(ctx, ch, in)
+	if reply.Failed {
+		// Not an answer: the claim stays for the sweeper, which answers by
+		// an outbound message once the bot can; the citizen is told so.
+		p.log.Warn("the bot could not answer; the sweeper will", "channel", ch.Name, "id", in.MessageID)
+		return Result{Outcome: Deferred, Reply: p.busy(ch)}
+	}
 	if err := p.complete(ctx, in, reply, nil); err != nil {
 		// The database went away after the claim: the citizen gets the
 		// reply now; its record waits in the spool so the sweeper does not
@@ -336,10 +344,21 @@ func (p *Pipeline) complete(ctx context.Context, in message.Inbound, reply messa
 	return p.store.Complete(cctx, KeyOf(in), reply, reply.Secret, out)
 }
 
+// maxFailedAttempts bounds how often the sweeper retries a message the bot
+// keeps failing on; then the apology is the answer.
+const maxFailedAttempts = 5
+
+// errDeferred: the bot failed; the claim is left for the sweeper.
+var errDeferred = errors.New("the bot could not answer now")
+
 // answer handles a claimed message whose reply is sent, not returned:
-// async channels, the sweeper, spool replay.
-func (p *Pipeline) answer(ctx context.Context, ch Channel, in message.Inbound) error {
+// async channels, the sweeper, spool replay. attempts counts handlings.
+func (p *Pipeline) answer(ctx context.Context, ch Channel, in message.Inbound, attempts int) error {
 	reply := p.handle(ctx, ch, in)
+	if reply.Failed && attempts < maxFailedAttempts {
+		p.log.Warn("the bot could not answer; the sweeper will retry", "channel", ch.Name, "id", in.MessageID, "attempts", attempts)
+		return errDeferred
+	}
 	out := outbound(ch, in, reply)
 	if err := p.complete(ctx, in, reply, out); err != nil {
 		p.log.Error("recording a reply failed", "channel", ch.Name, "id", in.MessageID, "error", err)

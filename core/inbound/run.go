@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dvcbot/dvcbot/core/i18n"
 	"github.com/dvcbot/dvcbot/core/message"
 	"github.com/dvcbot/dvcbot/core/notify"
 )
@@ -34,13 +35,13 @@ func (p *Pipeline) work(ctx context.Context) {
 	for {
 		select {
 		case j := <-p.queue:
-			_ = p.answer(ctx, j.ch, j.in)
+			_ = p.answer(ctx, j.ch, j.in, 1)
 		case <-ctx.Done():
 			deadline := time.Now().Add(drainTimeout)
 			for time.Now().Before(deadline) {
 				select {
 				case j := <-p.queue:
-					_ = p.answer(ctx, j.ch, j.in)
+					_ = p.answer(ctx, j.ch, j.in, 1)
 				default:
 					return
 				}
@@ -89,7 +90,7 @@ func (p *Pipeline) Sweep(ctx context.Context) int {
 				continue
 			}
 			p.log.Info("answering a message a crash left unanswered", "channel", ch.Name, "id", pm.Inbound.MessageID)
-			if p.answer(ctx, ch, pm.Inbound) == nil {
+			if p.answer(ctx, ch, pm.Inbound, pm.Attempts) == nil {
 				n++
 				p.messages.WithLabelValues(ch.Name, "swept").Inc()
 			}
@@ -125,11 +126,15 @@ func (p *Pipeline) toSpool(ctx context.Context, ch Channel, in message.Inbound, 
 		return Result{Outcome: Failed}
 	}
 	p.spoolErr.WithLabelValues("ok").Inc()
-	res := Result{Outcome: Spooled}
-	if ch.Mode == Sync {
-		res.Reply = Render(message.Reply{Text: p.tr.T("vi", "spooled_"+ch.Name)}, ch.Caps)
+	return Result{Outcome: Spooled, Reply: p.busy(ch)}
+}
+
+// busy is what a sync channel answers when the real reply follows later.
+func (p *Pipeline) busy(ch Channel) message.Reply {
+	if ch.Mode != Sync {
+		return message.Reply{}
 	}
-	return res
+	return Render(message.Reply{Text: p.tr.T(i18n.Default, "spooled_"+ch.Name)}, ch.Caps)
 }
 
 func (p *Pipeline) spoolCompletion(ctx context.Context, in message.Inbound, reply message.Reply, out []notify.Message) {
@@ -224,7 +229,10 @@ func (p *Pipeline) replayOne(ctx context.Context, rec spooled) error {
 	if !c.New {
 		return nil // handled already (an earlier replay, or the platform's retry)
 	}
-	if err := p.answer(ctx, ch, in); err != nil {
+	switch err := p.answer(ctx, ch, in, 1); {
+	case errors.Is(err, errDeferred):
+		return nil // claimed: the sweeper answers it
+	case err != nil:
 		return errors.Join(errUnavailable, err)
 	}
 	p.messages.WithLabelValues(ch.Name, "replayed").Inc()

@@ -68,6 +68,10 @@ type Reply struct {
 	// Secret: the inbound text held a secret (verification digits); it is
 	// not kept in clear in the inbound log.
 	Secret bool `json:"-"`
+	// Failed: the bot could not answer (its database is away, a call
+	// failed) and says so; the pipeline does not record this as the answer
+	// but tries again later and sends the real one.
+	Failed bool `json:"-"`
 	// RotateSession: the user just proved who they are; a channel with
 	// cookie sessions issues a new session id (no fixation).
 	RotateSession bool `json:"-"`

@@ -6,6 +6,7 @@ package telegramtest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -43,6 +44,34 @@ type Fake struct {
 	Answered  []string // callback query ids
 	calls     map[string]int
 	Forbidden map[int64]bool // chats that blocked the bot
+	// Flood makes the next Flood sendMessage calls fail with 429 and
+	// retry_after RetryAfter seconds (Telegram's flood control).
+	Flood      int
+	RetryAfter int
+	floodAt    []time.Time // when each 429 was answered
+	sentAt     []time.Time
+}
+
+// FloodAt returns when the 429 answers were given.
+func (f *Fake) FloodAt() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.floodAt...)
+}
+
+// SentAt returns when each message was accepted.
+func (f *Fake) SentAt() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.sentAt...)
+}
+
+func tooMany(w http.ResponseWriter, retryAfter int) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusTooManyRequests)
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error_code": 429,
+		"description": fmt.Sprintf("Too Many Requests: retry after %d", retryAfter),
+		"parameters":  map[string]any{"retry_after": retryAfter}})
 }
 
 // New returns an empty fake.
@@ -140,6 +169,13 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusForbidden, "Forbidden: bot was blocked by the user")
 			return
 		}
+		if f.Flood > 0 {
+			f.Flood--
+			f.floodAt = append(f.floodAt, time.Now())
+			f.mu.Unlock()
+			tooMany(w, f.RetryAfter)
+			return
+		}
 		s := Sent{ChatID: chat, Text: form("text")}
 		var markup struct {
 			InlineKeyboard [][]struct {
@@ -161,6 +197,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.sent = append(f.sent, s)
+		f.sentAt = append(f.sentAt, time.Now())
 		id := len(f.sent)
 		f.mu.Unlock()
 		ok(w, map[string]any{"message_id": id, "date": time.Now().Unix(), "chat": map[string]any{"id": chat, "type": "private"}, "text": s.Text})
