@@ -2,7 +2,11 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -28,23 +32,57 @@ type outboxRow struct {
 	DeliveryStatus string     `bun:"delivery_status"`
 	CreatedAt      time.Time  `bun:"created_at"`
 	SentAt         *time.Time `bun:"sent_at"`
+	LeaseToken     string     `bun:"lease_token"`
+	InFlightAt     *time.Time `bun:"inflight_at"`
 }
 
 func (r outboxRow) message() notify.Message {
 	m := notify.Message{ID: r.ID, Kind: r.Kind, Recipient: r.Recipient, DedupeKey: r.DedupeKey, State: r.State,
 		Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt.UTC(), LastError: r.LastError, ProviderRef: r.ProviderRef,
-		DeliveryStatus: r.DeliveryStatus, CreatedAt: r.CreatedAt.UTC(), SentAt: utcPtr(r.SentAt)}
+		DeliveryStatus: r.DeliveryStatus, CreatedAt: r.CreatedAt.UTC(), SentAt: utcPtr(r.SentAt),
+		Lease: r.LeaseToken, InFlightAt: utcPtr(r.InFlightAt)}
 	_ = json.Unmarshal([]byte(r.Payload), &m.Payload)
 	return m
 }
 
+type outboxReceiptRow struct {
+	bun.BaseModel `bun:"table:outbox_receipts,alias:r"`
+
+	ID         int64     `bun:"id,pk,autoincrement"`
+	OutboxID   int64     `bun:"outbox_id"`
+	Status     string    `bun:"status"`
+	Applied    bool      `bun:"applied"`
+	ReceivedAt time.Time `bun:"received_at"`
+}
+
+// DefaultOutboxTimeout bounds every outbox database call: a stalled
+// database makes a worker fail and retry, never hang.
+const DefaultOutboxTimeout = 5 * time.Second
+
 // Outbox returns the outbox repository.
-func (db *DB) Outbox() *OutboxStore { return &OutboxStore{db} }
+func (db *DB) Outbox() *OutboxStore { return &OutboxStore{db: db, timeout: DefaultOutboxTimeout} }
 
 // OutboxStore implements notify.Outbox.
-type OutboxStore struct{ db *DB }
+type OutboxStore struct {
+	db      *DB
+	timeout time.Duration
+}
 
 var _ notify.Outbox = (*OutboxStore)(nil)
+
+// WithTimeout returns the store with another deadline for each call.
+func (s *OutboxStore) WithTimeout(d time.Duration) *OutboxStore {
+	c := *s
+	c.timeout = d
+	return &c
+}
+
+func (s *OutboxStore) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
 
 // enqueue inserts messages unless their dedupe key exists; it returns how
 // many were new. idb is the surrounding transaction, if any.
@@ -66,6 +104,8 @@ func enqueue(ctx context.Context, idb bun.IDB, now time.Time, msgs []notify.Mess
 
 // Enqueue queues messages outside any other transaction.
 func (s *OutboxStore) Enqueue(ctx context.Context, msgs ...notify.Message) (int, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	var n int
 	err := s.db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
@@ -75,7 +115,19 @@ func (s *OutboxStore) Enqueue(ctx context.Context, msgs ...notify.Message) (int,
 	return n, err
 }
 
+func newLeaseToken() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Claim leases due rows. A row is due when its next attempt time passed and
+// it is pending, or leased with the lease ended: Begin and Extend move the
+// next attempt time of an in-flight row past its lease by the kind's wait,
+// so a crashed send of an SMS is claimed again only after the DLR wait.
 func (s *OutboxStore) Claim(ctx context.Context, kinds []string, limit int, lease time.Duration) ([]notify.Message, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	now := s.db.utcNow()
 	skipLocked := ""
 	if s.db.dialect == Postgres {
@@ -83,11 +135,12 @@ func (s *OutboxStore) Claim(ctx context.Context, kinds []string, limit int, leas
 	}
 	var rows []outboxRow
 	err := s.db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		return tx.NewRaw(`UPDATE outbox SET state = ?, attempts = attempts + 1, locked_until = ?
-			WHERE id IN (SELECT id FROM outbox WHERE kind IN (?) AND
-				((state = ? AND next_attempt_at <= ?) OR (state = ? AND locked_until < ?))
+		return tx.NewRaw(`UPDATE outbox SET state = ?, attempts = attempts + 1, locked_until = ?, lease_token = ?
+			WHERE id IN (SELECT id FROM outbox WHERE kind IN (?) AND next_attempt_at <= ? AND
+				(state = ? OR (state = ? AND locked_until < ?))
 				ORDER BY id LIMIT ?`+skipLocked+`)
-			RETURNING *`, notify.Sending, now.Add(lease), bun.List(kinds), notify.Pending, now, notify.Sending, now, limit).Scan(ctx, &rows)
+			RETURNING *`, notify.Sending, now.Add(lease), newLeaseToken(), bun.List(kinds), now,
+			notify.Pending, notify.Sending, now, limit).Scan(ctx, &rows)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claiming outbox messages: %w", err)
@@ -99,40 +152,169 @@ func (s *OutboxStore) Claim(ctx context.Context, kinds []string, limit int, leas
 	return out, nil
 }
 
-func (s *OutboxStore) update(ctx context.Context, id int64, set map[string]any) error {
-	q := s.db.bun.NewUpdate().Model((*outboxRow)(nil)).Where("id = ?", id)
-	for col, v := range set {
-		q = q.Set(col+" = ?", v)
+// leased updates the row only while it carries m's lease in one of states.
+func (s *OutboxStore) leased(ctx context.Context, m notify.Message, states []string, set func(*bun.UpdateQuery) *bun.UpdateQuery) (bool, error) {
+	if m.Lease == "" {
+		return false, fmt.Errorf("outbox message %d: no lease", m.ID)
 	}
-	if _, err := q.Exec(ctx); err != nil {
-		return fmt.Errorf("updating outbox message %d: %w", id, err)
-	}
-	return nil
-}
-
-func (s *OutboxStore) MarkSent(ctx context.Context, id int64, ref string) error {
-	return s.update(ctx, id, map[string]any{"state": notify.Sent, "provider_ref": ref, "sent_at": s.db.utcNow(), "locked_until": nil, "last_error": ""})
-}
-
-func (s *OutboxStore) Retry(ctx context.Context, id int64, lastErr string, next time.Time) error {
-	return s.update(ctx, id, map[string]any{"state": notify.Pending, "last_error": lastErr, "next_attempt_at": next.UTC(), "locked_until": nil})
-}
-
-func (s *OutboxStore) Fail(ctx context.Context, id int64, lastErr string) error {
-	return s.update(ctx, id, map[string]any{"state": notify.Failed, "last_error": lastErr, "locked_until": nil})
-}
-
-func (s *OutboxStore) RecordDelivery(ctx context.Context, id int64, status string) (bool, error) {
-	res, err := s.db.bun.NewUpdate().Model((*outboxRow)(nil)).Set("delivery_status = ?", status).Where("id = ?", id).Exec(ctx)
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	q := s.db.bun.NewUpdate().Model((*outboxRow)(nil)).
+		Where("id = ?", m.ID).Where("lease_token = ?", m.Lease).Where("state IN (?)", bun.List(states))
+	res, err := set(q).Exec(ctx)
 	if err != nil {
-		return false, fmt.Errorf("recording delivery of %d: %w", id, err)
+		return false, fmt.Errorf("updating outbox message %d: %w", m.ID, err)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
 }
 
+var sendingOnly = []string{notify.Sending}
+
+func (s *OutboxStore) Begin(ctx context.Context, m notify.Message, lease, wait time.Duration) (bool, error) {
+	now := s.db.utcNow()
+	return s.leased(ctx, m, sendingOnly, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("inflight_at = ?", now).Set("locked_until = ?", now.Add(lease)).Set("next_attempt_at = ?", now.Add(lease+wait))
+	})
+}
+
+func (s *OutboxStore) Extend(ctx context.Context, m notify.Message, lease, wait time.Duration) (bool, error) {
+	now := s.db.utcNow()
+	ok, err := s.leased(ctx, m, sendingOnly, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("locked_until = ?", now.Add(lease)).Set("next_attempt_at = ?", now.Add(lease+wait))
+	})
+	if ok || err != nil {
+		return ok, err
+	}
+	// A delivery report may have completed the row during the send: the
+	// lease is still this worker's, there is just nothing to extend.
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	n, err := s.db.bun.NewSelect().Model((*outboxRow)(nil)).
+		Where("id = ? AND lease_token = ? AND state = ?", m.ID, m.Lease, notify.Sent).Count(ctx)
+	if err != nil {
+		return false, fmt.Errorf("reading outbox message %d: %w", m.ID, err)
+	}
+	return n == 1, nil
+}
+
+// MarkSent records the send. A row a delivery report already marked sent
+// under this lease still gets its provider reference.
+func (s *OutboxStore) MarkSent(ctx context.Context, m notify.Message, ref string) (bool, error) {
+	now := s.db.utcNow()
+	return s.leased(ctx, m, []string{notify.Sending, notify.Sent}, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("state = ?", notify.Sent).Set("provider_ref = ?", ref).Set("sent_at = COALESCE(sent_at, ?)", now).
+			Set("locked_until = NULL").Set("last_error = ''")
+	})
+}
+
+func (s *OutboxStore) Retry(ctx context.Context, m notify.Message, lastErr string, next time.Time, mayHaveLeft bool) (bool, error) {
+	return s.leased(ctx, m, sendingOnly, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		q = q.Set("state = ?", notify.Pending).Set("last_error = ?", lastErr).Set("next_attempt_at = ?", next.UTC()).Set("locked_until = NULL")
+		if !mayHaveLeft {
+			q = q.Set("inflight_at = NULL")
+		}
+		return q
+	})
+}
+
+func (s *OutboxStore) Fail(ctx context.Context, m notify.Message, lastErr string, mayHaveLeft bool) (bool, error) {
+	return s.leased(ctx, m, sendingOnly, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		q = q.Set("state = ?", notify.Failed).Set("last_error = ?", lastErr).Set("locked_until = NULL")
+		if !mayHaveLeft {
+			q = q.Set("inflight_at = NULL")
+		}
+		return q
+	})
+}
+
+func (s *OutboxStore) Release(ctx context.Context, m notify.Message) (bool, error) {
+	now := s.db.utcNow()
+	return s.leased(ctx, m, sendingOnly, func(q *bun.UpdateQuery) *bun.UpdateQuery {
+		return q.Set("state = ?", notify.Pending).Set("locked_until = NULL").Set("attempts = attempts - 1").Set("next_attempt_at = ?", now)
+	})
+}
+
+func (s *OutboxStore) RecordDelivery(ctx context.Context, id int64, status string) (bool, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	now := s.db.utcNow()
+	found := false
+	err := s.db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var row outboxRow
+		q := tx.NewSelect().Model(&row).Column("id", "state", "attempts", "delivery_status").Where("id = ?", id)
+		if s.db.dialect == Postgres {
+			q = q.For("UPDATE") // concurrent reports for one message apply in turn
+		}
+		if err := q.Scan(ctx); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			return err
+		}
+		found = true
+		applied := notify.DeliveryRank(status) > notify.DeliveryRank(row.DeliveryStatus)
+		if _, err := tx.NewInsert().Model(&outboxReceiptRow{OutboxID: id, Status: status, Applied: applied, ReceivedAt: now}).Exec(ctx); err != nil {
+			return err
+		}
+		up := tx.NewUpdate().Model((*outboxRow)(nil)).Where("id = ?", id)
+		changed := false
+		if applied {
+			up = up.Set("delivery_status = ?", status)
+			changed = true
+		}
+		if row.State != notify.Sent && row.Attempts > 0 {
+			// The report proves the message left: an in-flight, retried or
+			// given-up row is complete and must not be sent again.
+			up = up.Set("state = ?", notify.Sent).Set("sent_at = COALESCE(sent_at, ?)", now).Set("locked_until = NULL")
+			changed = true
+		}
+		if !changed {
+			return nil
+		}
+		_, err := up.Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("recording delivery of %d: %w", id, err)
+	}
+	return found, nil
+}
+
+// Receipts lists the delivery reports of one message as they arrived
+// (operators: what the gateway said, including late reports not applied).
+func (s *OutboxStore) Receipts(ctx context.Context, id int64) ([]notify.Receipt, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	var rows []outboxReceiptRow
+	if err := s.db.bun.NewSelect().Model(&rows).Where("outbox_id = ?", id).OrderExpr("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("listing receipts of %d: %w", id, err)
+	}
+	out := make([]notify.Receipt, len(rows))
+	for i, r := range rows {
+		out[i] = notify.Receipt{Status: r.Status, Applied: r.Applied, ReceivedAt: r.ReceivedAt.UTC()}
+	}
+	return out, nil
+}
+
+// Message reads one outbox row.
+func (s *OutboxStore) Message(ctx context.Context, id int64) (notify.Message, bool, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	var row outboxRow
+	if err := s.db.bun.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return notify.Message{}, false, nil
+		}
+		return notify.Message{}, false, fmt.Errorf("reading outbox message %d: %w", id, err)
+	}
+	return row.message(), true, nil
+}
+
 // Messages lists outbox rows (operators, tests), newest last.
 func (s *OutboxStore) Messages(ctx context.Context, kind string) ([]notify.Message, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	var rows []outboxRow
 	q := s.db.bun.NewSelect().Model(&rows).OrderExpr("id")
 	if kind != "" {

@@ -1,8 +1,9 @@
 // Package email sends outbox messages by SMTP (wneessen/go-mail):
 // smtp://user:pass@host:587 with mandatory STARTTLS, smtps://… with implicit
-// TLS. Each message carries a Message-ID derived from its outbox dedupe key,
-// so a copy sent twice (a crash between sending and recording) is the same
-// message to the receiving side.
+// TLS. Each message carries a Message-ID derived from its outbox row (its
+// dedupe key), the same on every attempt, so a copy sent twice (a crash
+// between sending and recording, a server that answered the end of DATA
+// too late) is the same message to the receiving side and its mail client.
 package email
 
 import (
@@ -41,6 +42,9 @@ type Option func(*Sender)
 
 // WithTLSConfig sets the TLS configuration (a private CA in tests).
 func WithTLSConfig(c *tls.Config) Option { return func(s *Sender) { s.tls = c } }
+
+// WithTimeout bounds one SMTP session (default 30 s).
+func WithTimeout(d time.Duration) Option { return func(s *Sender) { s.timeout = d } }
 
 // ParseURL reads DVCBOT_SMTP_URL.
 func ParseURL(raw string) (*url.URL, error) {
@@ -89,8 +93,20 @@ func (s *Sender) MessageID(dedupeKey string) string {
 	return hex.EncodeToString(h[:16]) + "@" + s.domain
 }
 
+// messageID is the Message-ID of an outbox row: from its dedupe key (unique
+// and fixed for the row's life), else from its id.
+func (s *Sender) messageID(m notify.Message) string {
+	if m.DedupeKey != "" {
+		return s.MessageID(m.DedupeKey)
+	}
+	return s.MessageID("outbox-" + strconv.FormatInt(m.ID, 10))
+}
+
 // Send delivers one message. A rejected recipient or sender is permanent;
-// connection problems and temporary (4xx) SMTP answers are retried.
+// connection problems and temporary (4xx) SMTP answers are retried; no
+// answer to the end of DATA is Ambiguous (the server may have taken it: the
+// retry carries the same Message-ID). A message the server accepted is sent
+// even if closing the session fails afterwards.
 func (s *Sender) Send(ctx context.Context, m notify.Message) (string, error) {
 	msg := mail.NewMsg()
 	if err := msg.From(s.from); err != nil {
@@ -100,7 +116,7 @@ func (s *Sender) Send(ctx context.Context, m notify.Message) (string, error) {
 		return "", notify.Permanent(fmt.Errorf("recipient %q: %w", m.Recipient, err))
 	}
 	msg.Subject(m.Payload.Subject)
-	id := s.MessageID(m.DedupeKey)
+	id := s.messageID(m)
 	msg.SetMessageIDWithValue(id)
 	msg.SetDate()
 	msg.SetBodyString(mail.TypeTextPlain, m.Payload.Text)
@@ -121,18 +137,25 @@ func (s *Sender) Send(ctx context.Context, m notify.Message) (string, error) {
 		return "", notify.Permanent(err)
 	}
 	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+		if msg.IsDelivered() {
+			return id, nil // accepted; only the reset or QUIT after it failed
+		}
 		return "", classify(err)
 	}
 	return id, nil
 }
 
-// classify: a 5xx SMTP reply is permanent, anything else is retried.
+// classify: a 5xx SMTP reply is permanent, no reply to the end of DATA is
+// ambiguous, anything else is retried.
 func classify(err error) error {
 	var te *textproto.Error
 	if errors.As(err, &te) && te.Code >= 500 {
 		return notify.Permanent(err)
 	}
 	var se *mail.SendError
+	if errors.As(err, &se) && se.Reason == mail.ErrSMTPDataClose && se.ErrorCode() == 0 {
+		return notify.Ambiguous(err)
+	}
 	if errors.As(err, &se) && !se.IsTemp() && se.Reason != mail.ErrConnCheck && se.Reason != mail.ErrSMTPDataClose {
 		if errcode := se.ErrorCode(); errcode >= 500 {
 			return notify.Permanent(err)

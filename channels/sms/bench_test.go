@@ -22,7 +22,7 @@ func BenchmarkKannelMO(b *testing.B) {
 	db := storetest.Postgres(b)
 	bot, tr := citizentest.New(b, db, time.Now(), citizen.WithRateLimit(1<<30))
 	mux := http.NewServeMux()
-	sms.New(sms.Config{Key: key, AllowCIDRs: loopback()}, channeltest.Pipeline(db, bot, tr), db.Outbox(), sms.WithLogger(quiet)).Register(mux)
+	sms.New(sms.Config{Key: key, AllowCIDRs: loopback()}, channeltest.Pipeline(db, bot, tr), sms.WithLogger(quiet)).Register(mux)
 	var n atomic.Int64
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {

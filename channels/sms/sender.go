@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dvcbot/dvcbot/core/notify"
@@ -35,6 +37,9 @@ type SenderConfig struct {
 	DLRURL      string
 	Accents     bool
 	MaxSegments int
+	// Timeout bounds one request to the gateway (default 15 s). A gateway
+	// that answers later may still send the SMS: the send is Ambiguous.
+	Timeout time.Duration
 }
 
 // Sender sends MT through Kannel's sendsms or the generic gateway. It is the
@@ -45,10 +50,18 @@ type Sender struct {
 	optouts OptOuts
 }
 
-// NewSender returns the MT sender.
+// NewSender returns the MT sender. With a nil client it makes its own:
+// cfg.Timeout, and a new connection for each request, so the HTTP transport
+// never silently repeats a request a gateway read on a reused connection
+// and closed without answering (Go replays idempotent-looking requests).
 func NewSender(cfg SenderConfig, oo OptOuts, client *http.Client) *Sender {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
 	if client == nil {
-		client = &http.Client{Timeout: 15 * time.Second}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DisableKeepAlives = true
+		client = &http.Client{Timeout: cfg.Timeout, Transport: tr}
 	}
 	if cfg.MaxSegments <= 0 {
 		cfg.MaxSegments = 2
@@ -60,7 +73,10 @@ func NewSender(cfg SenderConfig, oo OptOuts, client *http.Client) *Sender {
 func (s *Sender) Kind() string { return notify.SMS }
 
 // Send delivers one message. A phone that opted out, a refused request or a
-// bad number are permanent failures; network errors and 5xx are retried.
+// bad number are permanent failures; 5xx and 429 (after its Retry-After)
+// are retried; a failure after the request was written (the gateway answers
+// after the client's timeout, the connection drops) is Ambiguous: the SMS
+// may have left, and the outbox waits for its DLR before sending it again.
 func (s *Sender) Send(ctx context.Context, m notify.Message) (string, error) {
 	out, err := s.optouts.OptedOut(ctx, m.Recipient)
 	if err != nil {
@@ -117,25 +133,68 @@ func (s *Sender) sendKannel(ctx context.Context, m notify.Message, text string) 
 	if err != nil {
 		return "", notify.Permanent(err)
 	}
-	resp, err := s.client.Do(req)
+	resp, wrote, err := s.do(req)
 	if err != nil {
-		return "", fmt.Errorf("kannel sendsms: %w", redactURLError(err))
+		return "", transportError("kannel sendsms", redactURLError(err), wrote)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	return "", classify("kannel sendsms", resp.StatusCode, body)
+	return "", classify("kannel sendsms", resp, body)
 }
 
-// classify turns a gateway status into nil, a retryable or a permanent error.
-func classify(what string, status int, body []byte) error {
+// do sends req and reports whether the request reached the gateway in
+// full: a failure after that may have sent the SMS.
+func (s *Sender) do(req *http.Request) (*http.Response, bool, error) {
+	var wrote atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil {
+			wrote.Store(true)
+		}
+	}}
+	resp, err := s.client.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	return resp, wrote.Load(), err
+}
+
+// transportError classifies a failed round trip: before the request was
+// written nothing left (retry); after, the gateway may have queued it.
+func transportError(what string, err error, wrote bool) error {
+	if wrote {
+		return notify.Ambiguous(fmt.Errorf("%s: no answer after the request was sent, the SMS may have left: %w", what, err))
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// classify turns a gateway answer into nil, a retryable or a permanent
+// error; a 429 or 503 with Retry-After is not retried before it.
+func classify(what string, resp *http.Response, body []byte) error {
+	status := resp.StatusCode
 	switch {
 	case status >= 200 && status < 300:
 		return nil
 	case status == http.StatusTooManyRequests || status >= 500:
-		return fmt.Errorf("%s: %d %s", what, status, strings.TrimSpace(string(body)))
+		err := fmt.Errorf("%s: %d %s", what, status, strings.TrimSpace(string(body)))
+		if d := retryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
+			return notify.RetryAfter(err, d)
+		}
+		return err
 	default:
 		return notify.Permanent(fmt.Errorf("%s refused the message: %d %s", what, status, strings.TrimSpace(string(body))))
 	}
+}
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date; at most a
+// day.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v = strings.TrimSpace(v); v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.Atoi(v); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), 24*time.Hour)
 }
 
 func redactURLError(err error) error {
@@ -171,13 +230,13 @@ func (s *Sender) sendGeneric(ctx context.Context, m notify.Message, text string)
 	req.Header.Set("X-DVC-Timestamp", strconv.FormatInt(ts, 10))
 	req.Header.Set("X-DVC-Signature", signature.Sign([]byte(s.cfg.Secret), ts, body))
 	req.Header.Set("Idempotency-Key", m.DedupeKey)
-	resp, err := s.client.Do(req)
+	resp, wrote, err := s.do(req)
 	if err != nil {
-		return "", fmt.Errorf("sms gateway: %w", err)
+		return "", transportError("sms gateway", err, wrote)
 	}
 	defer resp.Body.Close()
 	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if err := classify("sms gateway", resp.StatusCode, rb); err != nil {
+	if err := classify("sms gateway", resp, rb); err != nil {
 		return "", err
 	}
 	var ack struct {

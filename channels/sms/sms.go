@@ -41,7 +41,7 @@ type Config struct {
 type Channel struct {
 	cfg      Config
 	pipe     *inbound.Pipeline
-	outbox   notify.Outbox
+	receipts Receipts
 	log      *slog.Logger
 	mo       *prometheus.CounterVec
 	now      func() time.Time
@@ -59,14 +59,22 @@ func WithMetrics(reg prometheus.Registerer) Option {
 	return func(c *Channel) { reg.MustRegister(c.mo, c.segments) }
 }
 
+// Receipts records delivery reports of outbox messages.
+type Receipts interface {
+	RecordDelivery(ctx context.Context, id int64, status string) (bool, error)
+}
+
+// WithReceipts serves GET /channels/sms/dlr into r.
+func WithReceipts(r Receipts) Option { return func(c *Channel) { c.receipts = r } }
+
 // WithClock replaces time.Now (signature windows in tests).
 func WithClock(now func() time.Time) Option { return func(c *Channel) { c.now = now } }
 
 // New returns the SMS channel and registers it with the pipeline. Replies
 // it cannot return in the HTTP body (after a crash or an outage) leave
 // through the outbox's "sms" sender.
-func New(cfg Config, pipe *inbound.Pipeline, ob notify.Outbox, opts ...Option) *Channel {
-	c := &Channel{cfg: cfg, pipe: pipe, outbox: ob, log: slog.Default(), now: time.Now,
+func New(cfg Config, pipe *inbound.Pipeline, opts ...Option) *Channel {
+	c := &Channel{cfg: cfg, pipe: pipe, log: slog.Default(), now: time.Now,
 		mo: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dvcbot_sms_mo_total", Help: "SMS MO messages by gateway and outcome.",
 		}, []string{"gateway", "outcome"}),

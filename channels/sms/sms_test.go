@@ -48,7 +48,7 @@ func newFixture(t *testing.T, cfg sms.Config) *fixture {
 	bot, tr := citizentest.New(t, db, time.Now())
 	mux := http.NewServeMux()
 	pipe := channeltest.Pipeline(db, bot, tr, inbound.WithRoute(optout.Route(db.SMSOptOuts(), tr, quiet)))
-	sms.New(cfg, pipe, db.Outbox(), sms.WithLogger(quiet)).Register(mux)
+	sms.New(cfg, pipe, sms.WithReceipts(db.Outbox()), sms.WithLogger(quiet)).Register(mux)
 	return &fixture{db: db, mux: mux}
 }
 

@@ -4,6 +4,13 @@
 // workers that claim rows, send, record the result, retry with back-off and
 // give up into a visible failed state. A unique dedupe key per message and
 // recipient keeps a message from being queued twice.
+//
+// A worker records a result only while it holds the row's lease (renewed
+// while a slow send runs), so a worker whose lease ended never overwrites
+// another's. A send that may have left (the worker died during it, or the
+// gateway answered after the client's timeout) is not repeated blindly: the
+// row stays in flight for its kind's wait (the SMS DLR wait), and a delivery
+// report arriving meanwhile completes it.
 package notify
 
 import (

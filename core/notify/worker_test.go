@@ -98,10 +98,10 @@ func TestOutboxDeliveryRetriesAndFailures(t *testing.T) {
 		if gw.sent["a"] != 1 || gw.sent["b"] != 1 || gw.sent["c"] != 0 {
 			t.Fatalf("sent %v", gw.sent)
 		}
-		if ok, err := ob.RecordDelivery(ctx, msgs[0].ID, "delivered"); !ok || err != nil {
+		if ok, err := ob.RecordDelivery(ctx, msgs[0].ID, notify.Delivered); !ok || err != nil {
 			t.Fatalf("delivery report: %v %v", ok, err)
 		}
-		if ok, _ := ob.RecordDelivery(ctx, 999999, "delivered"); ok {
+		if ok, _ := ob.RecordDelivery(ctx, 999999, notify.Delivered); ok {
 			t.Fatal("a report for an unknown message was accepted")
 		}
 	})

@@ -47,6 +47,28 @@ type Server struct {
 	msgs       []Message
 	// Refuse makes RCPT fail with this code for these addresses (550: permanent).
 	Refuse map[string]int
+	hold   chan struct{}
+}
+
+// AnswerLate makes the server keep each accepted message but answer the end
+// of DATA only when release is called (or the test ends): the client times
+// out although the message was taken.
+func (s *Server) AnswerLate() (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := make(chan struct{})
+	s.hold = ch
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.hold == ch {
+				s.hold = nil
+			}
+			s.mu.Unlock()
+			close(ch)
+		})
+	}
 }
 
 // Start listens on loopback; the server stops when the test ends.
@@ -126,7 +148,11 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	ss.s.mu.Lock()
 	ss.s.msgs = append(ss.s.msgs, Message{From: ss.from, To: ss.to, Data: b})
+	hold := ss.s.hold
 	ss.s.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	return nil
 }
 
