@@ -1,20 +1,22 @@
 // Package channels holds what every transport shares. Each channel is its
 // own package (sms, zalo, telegram, webchat) that turns a wire format into
-// core/message types and back; registering one is one line in cmd/dvcbot.
+// core/message types and back, declares its settings, and builds itself from
+// Deps; adding one to the binary is one line in cmd/dvcbot.
 package channels
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 
-	"github.com/dvcbot/dvcbot/core/message"
-)
+	"github.com/prometheus/client_golang/prometheus"
 
-// Bot is what a channel talks to.
-type Bot interface {
-	Handle(ctx context.Context, in message.Inbound, caps message.Capabilities) message.Reply
-	Welcome(ctx context.Context, channel, user string, caps message.Capabilities) message.Reply
-}
+	"github.com/dvcbot/dvcbot/core/config"
+	"github.com/dvcbot/dvcbot/core/credential"
+	"github.com/dvcbot/dvcbot/core/i18n"
+	"github.com/dvcbot/dvcbot/core/inbound"
+	"github.com/dvcbot/dvcbot/core/notify"
+)
 
 // Channel is a transport with HTTP routes.
 type Channel interface {
@@ -22,7 +24,49 @@ type Channel interface {
 	Register(mux *http.ServeMux)
 }
 
-// Runner is a channel with background work (long polling, outbound queues).
-type Runner interface {
-	Run(ctx context.Context) error
+// OptOuts tells whether a phone refused proactive messages.
+type OptOuts interface {
+	OptedOut(ctx context.Context, phone string) (bool, error)
+}
+
+// Deps is what the binary hands a channel when it builds it.
+type Deps struct {
+	Pipe        *inbound.Pipeline
+	Log         *slog.Logger
+	Metrics     prometheus.Registerer
+	Tr          *i18n.Catalog
+	PublicURL   string           // how gateways and platforms reach the service
+	Credentials credential.Store // rotating platform tokens (Zalo)
+	OptOuts     OptOuts          // SMS opt-outs
+	Receipts    Receipts         // delivery reports of outbox messages
+}
+
+// Receipts records a delivery report of an outbox message.
+type Receipts interface {
+	RecordDelivery(ctx context.Context, id int64, status string) (bool, error)
+}
+
+// Built is what a channel adds to the running service.
+type Built struct {
+	Channel Channel
+	Senders []notify.Sender               // outbox senders it provides
+	Runners []func(context.Context) error // background work (polling, token refresh)
+}
+
+// Spec is one channel of the binary: its settings (bound to its own
+// configuration), whether they enable it, and how to build it.
+type Spec interface {
+	Name() string
+	Settings() []config.Setting
+	// Validate checks settings that depend on each other.
+	Validate() error
+	// Enabled reports whether the settings turn the channel on.
+	Enabled() bool
+	Build(ctx context.Context, d Deps) (Built, error)
+}
+
+// SenderSpec is a Spec whose outbox sender also works outside serve (the
+// change alerts of `dvcbot sync` go out by SMS).
+type SenderSpec interface {
+	Senders(d Deps) []notify.Sender
 }

@@ -195,8 +195,8 @@ func TestSearchWithButtonsAndLongTexts(t *testing.T) {
 	ev := textEvent("s1", "tìm đăng ký khai sinh", f.now)
 	f.post(ev, signed(ev))
 	sent := f.waitSent(1)
-	if len(sent[0].Buttons) != 4 || sent[0].Buttons[0].Type != "oa.query.show" || sent[0].Buttons[0].Payload != "1" ||
-		!strings.HasPrefix(sent[0].Buttons[0].Title, "1. Thủ tục đăng ký khai sinh") || sent[0].Buttons[3].Payload != "THEM" {
+	if len(sent[0].Buttons) != 4 || sent[0].Buttons[0].Type != "oa.query.show" || !strings.HasPrefix(sent[0].Buttons[0].Payload, "TIM ") ||
+		!strings.HasPrefix(sent[0].Buttons[0].Title, "1. Thủ tục đăng ký khai sinh") || sent[0].Buttons[3].Payload != "TIEP 1" {
 		t.Fatalf("buttons %+v", sent[0].Buttons)
 	}
 	// A button press arrives as user_send_text with the payload.

@@ -133,7 +133,7 @@ func usage(w io.Writer) {
 func configTable(w io.Writer) {
 	fmt.Fprintln(w, "| variable | flag | default | meaning |")
 	fmt.Fprintln(w, "|---|---|---|---|")
-	for _, s := range settings() {
+	for _, s := range settings(&Config{}) {
 		d := "`" + s.Default + "`"
 		if s.Default == "" {
 			d = "(empty)"

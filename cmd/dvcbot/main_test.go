@@ -107,7 +107,7 @@ func TestReadmeListsEveryVariable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range settings() {
+	for _, s := range settings(&Config{}) {
 		if !bytes.Contains(readme, []byte("`"+s.Env+"`")) {
 			t.Errorf("README.md does not document %s", s.Env)
 		}

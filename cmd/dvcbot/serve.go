@@ -26,10 +26,6 @@ import (
 	"github.com/dvcbot/dvcbot/bots/optout"
 	"github.com/dvcbot/dvcbot/channels"
 	"github.com/dvcbot/dvcbot/channels/email"
-	"github.com/dvcbot/dvcbot/channels/sms"
-	"github.com/dvcbot/dvcbot/channels/telegram"
-	"github.com/dvcbot/dvcbot/channels/webchat"
-	"github.com/dvcbot/dvcbot/channels/zalo"
 	"github.com/dvcbot/dvcbot/core/catalogsync"
 	"github.com/dvcbot/dvcbot/core/demo"
 	"github.com/dvcbot/dvcbot/core/dossier"
@@ -84,34 +80,22 @@ func (a *app) wireConversations(ctx context.Context) error {
 	if err := a.wirePipeline(tr); err != nil {
 		return err
 	}
-	web := webchat.New(a.pipe, tr, webchat.WithOrigins(a.cfg.WebOrigins), webchat.WithLogger(a.log), webchat.WithMetrics(a.reg))
-	a.senders = append(a.senders, web.Sender())
-	smsCfg := sms.Config{Key: a.cfg.SMSKey, AllowCIDRs: a.cfg.SMSAllowCIDRs, Secret: a.cfg.SMSSecret,
-		Accents: a.cfg.SMSAccents, MaxSegments: a.cfg.SMSMaxSegments}
-	chans := []channels.Channel{web, sms.New(smsCfg, a.pipe, a.db.Outbox(), sms.WithLogger(a.log), sms.WithMetrics(a.reg))}
-	if a.cfg.ZaloAppID != "" {
-		tokens := zalo.NewTokens(a.db.Credentials(), a.cfg.ZaloOAuthURL, a.cfg.ZaloAppID, a.cfg.ZaloAppSecret, a.log)
-		tokens.Register(a.reg)
-		a.runners = append(a.runners, tokens.KeepFresh)
-		a.senders = append(a.senders, zalo.NewSender(zalo.NewAPI(a.cfg.ZaloAPIURL, tokens)))
-		chans = append(chans, zalo.New(zalo.Config{AppID: a.cfg.ZaloAppID, OASecret: a.cfg.ZaloOASecret, OAID: a.cfg.ZaloOAID},
-			a.pipe, zalo.WithLogger(a.log), zalo.WithMetrics(a.reg)))
-	}
-	if a.cfg.TelegramToken != "" {
-		tg, err := telegram.New(ctx, telegram.Config{Token: a.cfg.TelegramToken, Secret: a.cfg.TelegramSecret, Mode: a.cfg.TelegramMode,
-			APIURL: a.cfg.TelegramAPIURL, PublicURL: a.cfg.PublicURL}, a.pipe, tr,
-			telegram.WithLogger(a.log), telegram.WithMetrics(a.reg))
-		if err != nil {
-			return err
+	deps := a.channelDeps()
+	var chans []channels.Channel
+	for _, spec := range a.cfg.Channels {
+		if !spec.Enabled() {
+			continue
 		}
-		a.senders = append(a.senders, tg.Sender())
-		chans = append(chans, tg)
+		built, err := spec.Build(ctx, deps)
+		if err != nil {
+			return fmt.Errorf("channel %s: %w", spec.Name(), err)
+		}
+		chans = append(chans, built.Channel)
+		a.senders = append(a.senders, built.Senders...)
+		a.runners = append(a.runners, built.Runners...)
 	}
 	for _, ch := range chans {
 		ch.Register(a.mux)
-		if r, ok := ch.(channels.Runner); ok {
-			a.runners = append(a.runners, r.Run)
-		}
 		a.log.Info("channel enabled", "channel", ch.Name())
 	}
 	return a.wireOutbox()
@@ -152,12 +136,22 @@ func (a spoolAdapter) Replay(ctx context.Context, fn func(ctx context.Context, k
 
 func (a spoolAdapter) Len() (int, int64) { return a.s.Len() }
 
-// wireOutbox starts the delivery workers for the configured senders and the
-// scheduled sync.
+// channelDeps is what every channel is built from.
+func (a *app) channelDeps() channels.Deps {
+	return channelDeps(a.cfg, a.db, a.pipe, a.tr, a.log, a.reg)
+}
+
+func channelDeps(cfg Config, db *store.DB, pipe *inbound.Pipeline, tr *i18n.Catalog, log *slog.Logger, reg prometheus.Registerer) channels.Deps {
+	return channels.Deps{Pipe: pipe, Log: log, Metrics: reg, Tr: tr, PublicURL: cfg.publicURL(),
+		Credentials: db.Credentials(), OptOuts: db.SMSOptOuts(), Receipts: db.Outbox()}
+}
+
+// wireOutbox starts the delivery workers for the channels' senders and the
+// configured mail server, and the scheduled sync.
 func (a *app) wireOutbox() error {
-	if senders := append(outboxSenders(a.cfg, a.db), a.senders...); len(senders) > 0 {
-		w := notify.NewWorker(a.db.Outbox(), senders, notify.WithMaxAttempts(a.cfg.OutboxAttempts), notify.WithDLRWait(a.cfg.SMSDLRWait),
-			notify.WithWorkerLogger(a.log), notify.WithWorkerMetrics(a.reg))
+	if senders := append(mailSenders(a.cfg), a.senders...); len(senders) > 0 {
+		opts := append(workerOptions(a.cfg), notify.WithWorkerLogger(a.log), notify.WithWorkerMetrics(a.reg))
+		w := notify.NewWorker(a.db.Outbox(), senders, opts...)
 		a.runners = append(a.runners, w.Run)
 	}
 	if a.cfg.NationalDBURL == nil {
@@ -173,24 +167,39 @@ func (a *app) wireOutbox() error {
 	return nil
 }
 
-// outboxSenders are the configured delivery channels of the outbox.
-func outboxSenders(cfg Config, db *store.DB) []notify.Sender {
-	var senders []notify.Sender
-	if cfg.SMSSendURL != nil {
-		dlr := cfg.publicURL() + "/channels/sms/dlr"
-		if cfg.SMSKey != "" {
-			dlr += "?key=" + url.QueryEscape(cfg.SMSKey)
+// workerOptions are the outbox worker's settings, the channels' included
+// (the SMS delivery-report wait).
+func workerOptions(cfg Config) []notify.WorkerOption {
+	opts := []notify.WorkerOption{notify.WithMaxAttempts(cfg.OutboxAttempts)}
+	for _, spec := range cfg.Channels {
+		if w, ok := spec.(interface{ WorkerOptions() []notify.WorkerOption }); ok {
+			opts = append(opts, w.WorkerOptions()...)
 		}
-		senders = append(senders, sms.NewSender(sms.SenderConfig{URL: cfg.SMSSendURL, Kind: cfg.SMSSendKind,
-			Shortcode: cfg.SMSShortcode, Secret: cfg.SMSSecret, DLRURL: dlr, Accents: cfg.SMSAccents,
-			MaxSegments: cfg.SMSMaxSegments}, db.SMSOptOuts(), nil))
 	}
-	if cfg.SMTPURL != nil {
-		var opts []email.Option
-		if cfg.SMTPRoots != nil {
-			opts = append(opts, email.WithTLSConfig(&tls.Config{RootCAs: cfg.SMTPRoots, ServerName: cfg.SMTPURL.Hostname(), MinVersion: tls.VersionTLS12}))
+	return opts
+}
+
+// mailSenders is the SMTP sender when a mail server is configured.
+func mailSenders(cfg Config) []notify.Sender {
+	if cfg.SMTPURL == nil {
+		return nil
+	}
+	var opts []email.Option
+	if cfg.SMTPRoots != nil {
+		opts = append(opts, email.WithTLSConfig(&tls.Config{RootCAs: cfg.SMTPRoots, ServerName: cfg.SMTPURL.Hostname(), MinVersion: tls.VersionTLS12}))
+	}
+	return []notify.Sender{email.New(cfg.SMTPURL, cfg.AlertFrom, opts...)}
+}
+
+// outboxSenders are the senders usable outside serve (commands that send
+// alerts): mail, and the channels whose senders need no running service.
+func outboxSenders(cfg Config, db *store.DB) []notify.Sender {
+	senders := mailSenders(cfg)
+	deps := channelDeps(cfg, db, nil, nil, slog.Default(), nil)
+	for _, spec := range cfg.Channels {
+		if s, ok := spec.(channels.SenderSpec); ok {
+			senders = append(senders, s.Senders(deps)...)
 		}
-		senders = append(senders, email.New(cfg.SMTPURL, cfg.AlertFrom, opts...))
 	}
 	return senders
 }

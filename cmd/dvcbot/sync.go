@@ -89,7 +89,7 @@ func deliverNow(ctx context.Context, e env, cfg Config, db *store.DB, log *slog.
 	if len(senders) == 0 {
 		return nil
 	}
-	w := notify.NewWorker(db.Outbox(), senders, notify.WithMaxAttempts(cfg.OutboxAttempts), notify.WithWorkerLogger(log))
+	w := notify.NewWorker(db.Outbox(), senders, append(workerOptions(cfg), notify.WithWorkerLogger(log))...)
 	sent := 0
 	for {
 		n, err := w.RunOnce(ctx)
