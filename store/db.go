@@ -36,6 +36,7 @@ type DB struct {
 	dialect Dialect
 	now     func() time.Time
 	syncMu  sync.Mutex // the sync lock on SQLite (one process)
+	stmts   sync.Map   // name → SQL text of hot-path statements
 }
 
 // IsPostgresURL reports whether a DVCBOT_DATABASE_URL names Postgres rather
@@ -136,4 +137,33 @@ func (db *DB) ts(t time.Time) any {
 		return t.UTC().Format("2006-01-02 15:04:05.999999-07:00")
 	}
 	return t.UTC()
+}
+
+// stmt returns the SQL text of a hot-path statement, built once by build
+// (typically bun's query builder with $1… placeholders, which bun leaves
+// alone) and then reused, so that pgx can prepare it once per connection.
+func (db *DB) stmt(name string, build func() string) string {
+	if q, ok := db.stmts.Load(name); ok {
+		return q.(string)
+	}
+	q := build()
+	db.stmts.Store(name, q)
+	return q
+}
+
+// getOne runs a prepared hot-path query and scans its single row into dst
+// (a bun model); no row is sql.ErrNoRows.
+func (db *DB) getOne(ctx context.Context, query string, dst any, args ...any) error {
+	rows, err := db.bun.DB.QueryContext(ctx, query, db.prepared(args...)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	return db.bun.ScanRow(ctx, rows, dst)
 }

@@ -210,9 +210,10 @@ func unavailable(ctx context.Context, err error) error {
 
 func (s dossierStore) Dossier(ctx context.Context, code string) (dossier.Dossier, error) {
 	var row dossierRow
-	err := s.call(ctx, func(ctx context.Context) error {
-		return s.db.bun.NewSelect().Model(&row).Where("code = ?", code).Scan(ctx)
+	q := s.db.stmt("dossier by code", func() string {
+		return s.db.bun.NewSelect().Model((*dossierRow)(nil)).Where("code = $1").String()
 	})
+	err := s.call(ctx, func(ctx context.Context) error { return s.db.getOne(ctx, q, &row, code) })
 	if errors.Is(err, sql.ErrNoRows) {
 		return dossier.Dossier{}, dossier.ErrNotFound
 	}
