@@ -17,28 +17,30 @@ import (
 	"github.com/dvcbot/dvcbot/core/dossier"
 )
 
+// dossierRow is also read as JSON (row_to_json) when it is fetched with an
+// inbound claim, hence the json tags.
 type dossierRow struct {
 	bun.BaseModel `bun:"table:dossiers,alias:d"`
 
-	Code           string     `bun:"code,pk"`
-	ProcedureCode  string     `bun:"procedure_code"`
-	ProcedureName  string     `bun:"procedure_name"`
-	Agency         string     `bun:"agency"`
-	ApplicantName  string     `bun:"applicant_name"`
-	ApplicantPhone string     `bun:"applicant_phone"`
-	SubmittedVia   string     `bun:"submitted_via"`
-	ReceivedAt     *time.Time `bun:"received_at"`
-	DueAt          *time.Time `bun:"due_at"`
-	FinishedAt     *time.Time `bun:"finished_at"`
-	ReturnedAt     *time.Time `bun:"returned_at"`
-	Officer        string     `bun:"officer"`
-	Status         int        `bun:"status"`
-	Note           string     `bun:"note"`
-	StatusAt       time.Time  `bun:"status_at"`
-	StatusSeq      int64      `bun:"status_seq"` // dossier_events.id of the event that set Status
-	LastEventID    string     `bun:"last_event_id"`
-	CreatedAt      time.Time  `bun:"created_at"`
-	UpdatedAt      time.Time  `bun:"updated_at"`
+	Code           string     `bun:"code,pk" json:"code"`
+	ProcedureCode  string     `bun:"procedure_code" json:"procedure_code"`
+	ProcedureName  string     `bun:"procedure_name" json:"procedure_name"`
+	Agency         string     `bun:"agency" json:"agency"`
+	ApplicantName  string     `bun:"applicant_name" json:"applicant_name"`
+	ApplicantPhone string     `bun:"applicant_phone" json:"applicant_phone"`
+	SubmittedVia   string     `bun:"submitted_via" json:"submitted_via"`
+	ReceivedAt     *time.Time `bun:"received_at" json:"received_at"`
+	DueAt          *time.Time `bun:"due_at" json:"due_at"`
+	FinishedAt     *time.Time `bun:"finished_at" json:"finished_at"`
+	ReturnedAt     *time.Time `bun:"returned_at" json:"returned_at"`
+	Officer        string     `bun:"officer" json:"officer"`
+	Status         int        `bun:"status" json:"status"`
+	Note           string     `bun:"note" json:"note"`
+	StatusAt       time.Time  `bun:"status_at" json:"status_at"`
+	StatusSeq      int64      `bun:"status_seq" json:"status_seq"` // dossier_events.id of the event that set Status
+	LastEventID    string     `bun:"last_event_id" json:"last_event_id"`
+	CreatedAt      time.Time  `bun:"created_at" json:"created_at"`
+	UpdatedAt      time.Time  `bun:"updated_at" json:"updated_at"`
 }
 
 type dossierEventRow struct {
@@ -209,6 +211,12 @@ func unavailable(ctx context.Context, err error) error {
 }
 
 func (s dossierStore) Dossier(ctx context.Context, code string) (dossier.Dossier, error) {
+	if d, known, found := dossier.Prefetched(ctx, code); known {
+		if !found {
+			return dossier.Dossier{}, dossier.ErrNotFound
+		}
+		return d, nil
+	}
 	var row dossierRow
 	q := s.db.stmt("dossier by code", func() string {
 		return s.db.bun.NewSelect().Model((*dossierRow)(nil)).Where("code = $1").String()

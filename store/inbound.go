@@ -13,6 +13,7 @@ import (
 	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/message"
 	"github.com/dvcbot/dvcbot/core/notify"
+	"github.com/dvcbot/dvcbot/core/session"
 )
 
 // The inbound table is on the hot path of every message, so its statements
@@ -51,17 +52,22 @@ const claimPG = `WITH ins AS (
 	ON CONFLICT (channel, message_id, sender) DO NOTHING
 	RETURNING 1)
 SELECT (SELECT count(*) FROM ins), cur.state, cur.reply, cur.sent, cur.claimed_at,
-	EXISTS (SELECT 1 FROM inbound o WHERE o.channel = $1 AND o.message_id = $2 AND o.sender <> $3)
+	EXISTS (SELECT 1 FROM inbound o WHERE o.channel = $1 AND o.message_id = $2 AND o.sender <> $3),
+	s.lang, s.state, s.state_expires_at, s.rate_window_start, s.rate_count, s.version,
+	(SELECT row_to_json(d)::text FROM dossiers d WHERE d.code = $7)
 FROM (SELECT 1) AS one
-LEFT JOIN inbound cur ON cur.channel = $1 AND cur.message_id = $2 AND cur.sender = $3`
+LEFT JOIN inbound cur ON cur.channel = $1 AND cur.message_id = $2 AND cur.sender = $3
+LEFT JOIN sessions s ON s.channel = $1 AND s.user_id = $3`
 
 const (
 	claimInsertSQLite = `INSERT INTO inbound (channel, message_id, sender, text, payload, state, attempts, received_at, claimed_at)
 	VALUES ($1, $2, $3, $4, $5, 'processing', 1, $6, $6)
 	ON CONFLICT (channel, message_id, sender) DO NOTHING`
 	claimReadSQLite = `SELECT cur.state, cur.reply, cur.sent, cur.claimed_at,
-	EXISTS (SELECT 1 FROM inbound o WHERE o.channel = $1 AND o.message_id = $2 AND o.sender <> $3)
-	FROM inbound cur WHERE cur.channel = $1 AND cur.message_id = $2 AND cur.sender = $3`
+	EXISTS (SELECT 1 FROM inbound o WHERE o.channel = $1 AND o.message_id = $2 AND o.sender <> $3),
+	s.lang, s.state, s.state_expires_at, s.rate_window_start, s.rate_count, s.version
+	FROM inbound cur LEFT JOIN sessions s ON s.channel = $1 AND s.user_id = $3
+	WHERE cur.channel = $1 AND cur.message_id = $2 AND cur.sender = $3`
 	takeOverSQL = `UPDATE inbound SET attempts = attempts + 1, claimed_at = $4
 	WHERE channel = $1 AND message_id = $2 AND sender = $3 AND state = 'processing' AND claimed_at < $5`
 	completeSQL = `UPDATE inbound SET state = 'done', reply = $4, processed_at = $5,
@@ -70,7 +76,7 @@ const (
 )
 
 // Claim implements inbound.Store.
-func (s *InboundStore) Claim(ctx context.Context, in message.Inbound, raw []byte, staleAfter time.Duration) (inbound.Claim, error) {
+func (s *InboundStore) Claim(ctx context.Context, in message.Inbound, raw []byte, staleAfter time.Duration, prefetch string) (inbound.Claim, error) {
 	db := s.db
 	now := db.utcNow()
 	p := inboundPayload{Phone: in.Phone, Choice: in.Choice, Event: in.Event, ReplyTo: in.ReplyTo, Source: in.Source, Time: in.Time.UTC()}
@@ -85,12 +91,14 @@ func (s *InboundStore) Claim(ctx context.Context, in message.Inbound, raw []byte
 		claimed  sql.NullTime
 		sent     sql.NullBool
 		reused   bool
+		sc       sessionCols
+		dossierJ sql.NullString
 	)
 	sqldb := db.bun.DB
 	if db.dialect == Postgres {
 		var n int
-		err := sqldb.QueryRowContext(ctx, claimPG, db.prepared(in.Channel, in.MessageID, in.UserID, in.Text, string(pb), db.ts(now))...).
-			Scan(&n, &state, &reply, &sent, &claimed, &reused)
+		err := sqldb.QueryRowContext(ctx, claimPG, db.prepared(in.Channel, in.MessageID, in.UserID, in.Text, string(pb), db.ts(now), prefetch)...).
+			Scan(append(append([]any{&n, &state, &reply, &sent, &claimed, &reused}, sc.dest()...), &dossierJ)...)
 		if err != nil {
 			return inbound.Claim{}, fmt.Errorf("recording inbound %s: %w", inbound.KeyOf(in), err)
 		}
@@ -103,7 +111,7 @@ func (s *InboundStore) Claim(ctx context.Context, in message.Inbound, raw []byte
 		n, _ := res.RowsAffected()
 		inserted = n == 1
 		var ts sql.NullString
-		err = sqldb.QueryRowContext(ctx, claimReadSQLite, in.Channel, in.MessageID, in.UserID).Scan(&state, &reply, &sent, &ts, &reused)
+		err = sqldb.QueryRowContext(ctx, claimReadSQLite, in.Channel, in.MessageID, in.UserID).Scan(append([]any{&state, &reply, &sent, &ts, &reused}, sc.dest()...)...)
 		if err != nil {
 			return inbound.Claim{}, fmt.Errorf("reading inbound %s: %w", inbound.KeyOf(in), err)
 		}
@@ -117,8 +125,9 @@ func (s *InboundStore) Claim(ctx context.Context, in message.Inbound, raw []byte
 			claimed = sql.NullTime{Time: t, Valid: true}
 		}
 	}
+	attach := prefetched(prefetch, dossierJ, db.dialect == Postgres)
 	if inserted {
-		return inbound.Claim{New: true, Reused: reused}, nil
+		return inbound.Claim{New: true, Reused: reused, Session: sc.session(in.Channel, in.UserID), Attach: attach}, nil
 	}
 	if state.String == inboundDone {
 		var r message.Reply
@@ -137,7 +146,7 @@ func (s *InboundStore) Claim(ctx context.Context, in message.Inbound, raw []byte
 			return inbound.Claim{}, fmt.Errorf("taking over inbound %s: %w", inbound.KeyOf(in), err)
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
-			return inbound.Claim{New: true}, nil
+			return inbound.Claim{New: true, Session: sc.session(in.Channel, in.UserID), Attach: attach}, nil
 		}
 	}
 	return inbound.Claim{InFlight: true}, nil
@@ -152,29 +161,46 @@ func parseSQLiteTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("unreadable time %q", s)
 }
 
-// Complete implements inbound.Store.
-func (s *InboundStore) Complete(ctx context.Context, k inbound.Key, reply message.Reply, secret bool, out []notify.Message) error {
+// Complete implements inbound.Store: one statement in the common cases (a
+// sync reply, with or without the session on Postgres), a transaction when
+// outbox rows go with it.
+func (s *InboundStore) Complete(ctx context.Context, k inbound.Key, reply message.Reply, secret bool, out []notify.Message, saved *session.Session) error {
 	db := s.db
 	b, err := json.Marshal(reply)
 	if err != nil {
 		return err
 	}
 	now := db.utcNow()
-	args := db.prepared(k.Channel, k.MessageID, k.Sender, string(b), db.ts(now), secret, len(out) > 0)
-	if len(out) == 0 {
-		if _, err := db.bun.DB.ExecContext(ctx, completeSQL, args...); err != nil {
+	args := []any{k.Channel, k.MessageID, k.Sender, string(b), db.ts(now), secret, len(out) > 0}
+	switch {
+	case saved == nil && len(out) == 0:
+		if _, err := db.bun.DB.ExecContext(ctx, completeSQL, db.prepared(args...)...); err != nil {
 			return fmt.Errorf("completing inbound %s: %w", k, err)
 		}
 		return nil
+	case len(out) == 0 && db.dialect == Postgres:
+		var n int
+		err := db.bun.DB.QueryRowContext(ctx, completeWithSessionPG, db.prepared(append(args, db.sessionArgs(saved)...)...)...).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("completing inbound %s: %w", k, err)
+		}
+		if n != 1 {
+			return session.ErrConflict
+		}
+		return nil
 	}
-	err = db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.Tx.ExecContext(ctx, completeSQL, args...); err != nil {
+	return db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if saved != nil {
+			if err := db.saveTurnSession(ctx, tx, saved, now); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Tx.ExecContext(ctx, completeSQL, db.prepared(args...)...); err != nil {
 			return fmt.Errorf("completing inbound %s: %w", k, err)
 		}
 		_, err := enqueue(ctx, tx, now, out)
 		return err
 	})
-	return err
 }
 
 // Stale implements inbound.Store: it takes over claims left processing

@@ -36,6 +36,7 @@ import (
 	"github.com/dvcbot/dvcbot/core/notify"
 	"github.com/dvcbot/dvcbot/core/search"
 	"github.com/dvcbot/dvcbot/core/spool"
+	"github.com/dvcbot/dvcbot/core/vntext"
 	"github.com/dvcbot/dvcbot/store"
 )
 
@@ -106,6 +107,8 @@ func (a *app) wireConversations(ctx context.Context) error {
 // Telegram commands), the disk spool for database outages, the sweeper.
 func (a *app) wirePipeline(tr *i18n.Catalog) error {
 	opts := []inbound.Option{inbound.WithLogger(a.log), inbound.WithMetrics(a.reg), inbound.WithClaimTimeout(a.cfg.ClaimTimeout),
+		// The dossier a message names is read with its claim: a look-up is two round trips in all.
+		inbound.WithPrefetch(func(text string) string { return vntext.FirstNationalCode(text, time.Now()) }),
 		inbound.WithRoute(optout.Route(a.db.SMSOptOuts(), tr, a.log)),
 		inbound.WithRoute(officer.New(a.db.Officers(), a.db.Sync(), tr).Route(a.log))}
 	sp, err := spool.Open(a.cfg.spoolDir(), a.cfg.SpoolMax, spool.WithLogger(a.log), spool.WithMetrics(a.reg))

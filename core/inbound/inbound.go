@@ -23,6 +23,7 @@ import (
 
 	"github.com/dvcbot/dvcbot/core/message"
 	"github.com/dvcbot/dvcbot/core/notify"
+	"github.com/dvcbot/dvcbot/core/session"
 )
 
 // Mode says how a channel returns replies.
@@ -73,6 +74,12 @@ type Claim struct {
 	InFlight bool
 	// Reused: the same platform id was seen from another sender.
 	Reused bool
+	// Session is the sender's session, read in the same round trip (nil
+	// when the store does not), handed to the bot through a session.Turn.
+	Session *session.Session
+	// Attach, when set, adds to a handler's context what the store read
+	// ahead with the claim (the dossier the message names).
+	Attach func(context.Context) context.Context
 }
 
 // Pending is a claim left unanswered.
@@ -86,12 +93,16 @@ type Pending struct {
 type Store interface {
 	// Claim records in (with its raw payload) under KeyOf(in), or reports
 	// what is known of it. A "processing" claim older than staleAfter is
-	// taken over.
-	Claim(ctx context.Context, in message.Inbound, raw []byte, staleAfter time.Duration) (Claim, error)
+	// taken over. prefetch names a dossier the message asks about ("" for
+	// none), which the store may read in the same round trip.
+	Claim(ctx context.Context, in message.Inbound, raw []byte, staleAfter time.Duration, prefetch string) (Claim, error)
 	// Complete stores the reply of a claimed message and queues out, in one
 	// transaction: the message is done only once its reply is queued.
-	// secret: the text is not kept in clear.
-	Complete(ctx context.Context, k Key, reply message.Reply, secret bool, out []notify.Message) error
+	// secret: the text is not kept in clear. saved, when set, is the
+	// sender's session as the bot left it, written in the same round trip
+	// if the stored one is still the version it was loaded at (else
+	// session.ErrConflict and nothing is written).
+	Complete(ctx context.Context, k Key, reply message.Reply, secret bool, out []notify.Message, saved *session.Session) error
 	// Stale lists claims still processing since before olderThan and takes
 	// each over (so two sweepers never handle one claim).
 	Stale(ctx context.Context, olderThan time.Time, limit int) ([]Pending, error)

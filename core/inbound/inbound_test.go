@@ -18,6 +18,7 @@ import (
 	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/message"
 	"github.com/dvcbot/dvcbot/core/notify"
+	"github.com/dvcbot/dvcbot/core/session"
 	"github.com/dvcbot/dvcbot/store"
 	"github.com/dvcbot/dvcbot/store/storetest"
 )
@@ -63,18 +64,18 @@ type flakyStore struct {
 
 var errDown = errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
 
-func (s *flakyStore) Claim(ctx context.Context, in message.Inbound, raw []byte, stale time.Duration) (inbound.Claim, error) {
+func (s *flakyStore) Claim(ctx context.Context, in message.Inbound, raw []byte, stale time.Duration, prefetch string) (inbound.Claim, error) {
 	if s.down.Load() {
 		return inbound.Claim{}, errDown
 	}
-	return s.Store.Claim(ctx, in, raw, stale)
+	return s.Store.Claim(ctx, in, raw, stale, prefetch)
 }
 
-func (s *flakyStore) Complete(ctx context.Context, k inbound.Key, r message.Reply, secret bool, out []notify.Message) error {
+func (s *flakyStore) Complete(ctx context.Context, k inbound.Key, r message.Reply, secret bool, out []notify.Message, saved *session.Session) error {
 	if s.down.Load() {
 		return errDown
 	}
-	return s.Store.Complete(ctx, k, r, secret, out)
+	return s.Store.Complete(ctx, k, r, secret, out, saved)
 }
 
 func (s *flakyStore) Ping(ctx context.Context) error {
@@ -302,7 +303,7 @@ func TestSweeperFinishesAbandonedClaims(t *testing.T) {
 			f := newFixture(t, db)
 			ctx := context.Background()
 			in := sms("k1", "0905123456", "DVC 7")
-			if _, err := db.Inbound().Claim(ctx, in, nil, time.Minute); err != nil { // the crashed process's claim
+			if _, err := db.Inbound().Claim(ctx, in, nil, time.Minute, ""); err != nil { // the crashed process's claim
 				t.Fatal(err)
 			}
 			if res := f.pipe.Receive(ctx, in, nil); res.Outcome != inbound.InFlight {
@@ -422,8 +423,8 @@ type dieAfterClaim struct {
 	once *sync.Once
 }
 
-func (d dieAfterClaim) Claim(ctx context.Context, in message.Inbound, raw []byte, stale time.Duration) (inbound.Claim, error) {
-	c, err := d.flakyStore.Claim(ctx, in, raw, stale)
+func (d dieAfterClaim) Claim(ctx context.Context, in message.Inbound, raw []byte, stale time.Duration, prefetch string) (inbound.Claim, error) {
+	c, err := d.flakyStore.Claim(ctx, in, raw, stale, prefetch)
 	d.once.Do(func() { d.down.Store(true) })
 	return c, err
 }
@@ -466,5 +467,64 @@ func TestFailedReplyIsRetriedBySweeper(t *testing.T) {
 	msgs := f.outbox(t, notify.SMS)
 	if len(msgs) != 1 || msgs[0].Payload.Text != "0905123456: DVC 5" {
 		t.Fatalf("outbox %+v", msgs)
+	}
+}
+
+// countBot counts a user's messages in its session, the way the citizen
+// bot keeps its rate window: read, change, save.
+type countBot struct{ sessions session.Store }
+
+func (b countBot) Handle(ctx context.Context, in message.Inbound, caps message.Capabilities) message.Reply {
+	for {
+		s, err := b.sessions.Session(ctx, in.Channel, in.UserID)
+		if err != nil {
+			return message.Reply{Text: err.Error(), Failed: true}
+		}
+		s.RateCount++
+		switch err := b.sessions.SaveSession(ctx, s); {
+		case errors.Is(err, session.ErrConflict):
+			continue // the bot's own retry when it writes directly
+		case err != nil:
+			return message.Reply{Text: err.Error(), Failed: true}
+		}
+		return message.Reply{Text: fmt.Sprint(s.RateCount)}
+	}
+}
+
+func (b countBot) Welcome(context.Context, string, string, message.Capabilities) message.Reply {
+	return message.Reply{}
+}
+
+// The session read with the claim and written with the reply stays
+// exact under concurrency: 24 simultaneous messages of one user are all
+// counted (a conflicting turn is answered again from the stored state).
+func TestSessionTravelsWithTheClaim(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
+			p := inbound.New(db.Inbound(), countBot{db.Sessions()}, mustTr(t), inbound.WithLogger(quiet))
+			p.Register(inbound.Channel{Name: message.SMS, Mode: inbound.Sync, Caps: message.SMSCaps(2, false), OutboxKind: notify.SMS})
+			var wg sync.WaitGroup
+			replies := make(chan string, 24)
+			for i := range 24 {
+				wg.Go(func() {
+					res := p.Receive(context.Background(), sms(fmt.Sprint("c", i), "0905123456", "DVC"), nil)
+					replies <- res.Reply.Text
+				})
+			}
+			wg.Wait()
+			close(replies)
+			seen := map[string]bool{}
+			for r := range replies {
+				if seen[r] {
+					t.Fatalf("two messages got count %s", r)
+				}
+				seen[r] = true
+			}
+			s, err := db.Sessions().Session(context.Background(), message.SMS, "0905123456")
+			if err != nil || s.RateCount != 24 {
+				t.Fatalf("count %d (%v), want 24", s.RateCount, err)
+			}
+		})
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/dvcbot/dvcbot/core/i18n"
 	"github.com/dvcbot/dvcbot/core/message"
 	"github.com/dvcbot/dvcbot/core/notify"
+	"github.com/dvcbot/dvcbot/core/session"
 	"github.com/dvcbot/dvcbot/core/vntext"
 )
 
@@ -69,6 +70,7 @@ type Pipeline struct {
 	callTimeout  time.Duration
 	workers      int
 	queue        chan job
+	prefetch     func(text string) string
 
 	mu       sync.RWMutex
 	channels map[string]Channel
@@ -85,8 +87,9 @@ type Pipeline struct {
 }
 
 type job struct {
-	ch Channel
-	in message.Inbound
+	ch    Channel
+	in    message.Inbound
+	claim Claim
 }
 
 // Option configures a Pipeline.
@@ -99,6 +102,18 @@ func WithRoute(r Route) Option { return func(p *Pipeline) { p.routes = append(p.
 // tells when it is back.
 func WithSpool(s Spool, pinger Pinger) Option {
 	return func(p *Pipeline) { p.spool, p.ping = s, pinger }
+}
+
+// WithPrefetch names, for a message, the dossier it asks about, so the
+// store can read it with the claim (one round trip less per look-up). A
+// wrong guess costs nothing but that round trip.
+func WithPrefetch(fn func(text string) string) Option { return func(p *Pipeline) { p.prefetch = fn } }
+
+func (p *Pipeline) prefetchFor(in message.Inbound) string {
+	if p.prefetch == nil || in.Event != "" {
+		return ""
+	}
+	return p.prefetch(in.Text)
 }
 
 // WithClaimTimeout sets how long a claim may stay unanswered before the
@@ -217,7 +232,7 @@ func (p *Pipeline) receive(ctx context.Context, ch Channel, in message.Inbound, 
 		return p.toSpool(ctx, ch, in, raw)
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.callTimeout)
-	c, err := p.store.Claim(cctx, in, raw, p.claimTimeout)
+	c, err := p.store.Claim(cctx, in, raw, p.claimTimeout, p.prefetchFor(in))
 	cancel()
 	if err != nil {
 		p.log.Error("recording an inbound message failed", "channel", ch.Name, "id", in.MessageID, "error", err)
@@ -248,21 +263,20 @@ func (p *Pipeline) receive(ctx context.Context, ch Channel, in message.Inbound, 
 	}
 	if ch.Mode == Async {
 		select {
-		case p.queue <- job{ch: ch, in: in}:
+		case p.queue <- job{ch: ch, in: in, claim: c}:
 		default:
 			// Recorded: the sweeper answers it after the claim timeout.
 			p.log.Warn("inbound queue full; the sweeper will answer", "channel", ch.Name, "id", in.MessageID)
 		}
 		return Result{Outcome: Queued}
 	}
-	reply := p.handle(ctx, ch, in)
-	if reply.Failed {
+	reply, err := p.handleAndComplete(ctx, ch, in, c, false)
+	if errors.Is(err, errDeferred) {
 		// Not an answer: the claim stays for the sweeper, which answers by
 		// an outbound message once the bot can; the citizen is told so.
-		p.log.Warn("the bot could not answer; the sweeper will", "channel", ch.Name, "id", in.MessageID)
 		return Result{Outcome: Deferred, Reply: p.busy(ch)}
 	}
-	if err := p.complete(ctx, in, reply, nil); err != nil {
+	if err != nil {
 		// The database went away after the claim: the citizen gets the
 		// reply now; its record waits in the spool so the sweeper does not
 		// answer a second time.
@@ -287,7 +301,7 @@ func (p *Pipeline) awaitReply(ctx context.Context, in message.Inbound, raw []byt
 			return message.Reply{}, false
 		case <-tick.C:
 			cctx, cancel := context.WithTimeout(ctx, p.callTimeout)
-			c, err := p.store.Claim(cctx, in, raw, p.claimTimeout)
+			c, err := p.store.Claim(cctx, in, raw, p.claimTimeout, "")
 			cancel()
 			if err != nil {
 				return message.Reply{}, false
@@ -338,10 +352,55 @@ func outbound(ch Channel, in message.Inbound, reply message.Reply) []notify.Mess
 		DedupeKey: "reply:" + KeyOf(in).String()}}
 }
 
-func (p *Pipeline) complete(ctx context.Context, in message.Inbound, reply message.Reply, out []notify.Message) error {
+func (p *Pipeline) complete(ctx context.Context, in message.Inbound, reply message.Reply, out []notify.Message, saved *session.Session) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.callTimeout)
 	defer cancel()
-	return p.store.Complete(cctx, KeyOf(in), reply, reply.Secret, out)
+	return p.store.Complete(cctx, KeyOf(in), reply, reply.Secret, out, saved)
+}
+
+// handleAndComplete answers in and records the reply (sent through the
+// outbox when send is set). With a session read at the claim, the bot
+// works on it through a session.Turn and it is saved with the reply; if
+// another message of the same user changed it meanwhile, the message is
+// answered again from the stored state. A failed reply is not recorded
+// (errDeferred) while tries are left.
+func (p *Pipeline) handleAndComplete(ctx context.Context, ch Channel, in message.Inbound, c Claim, send bool, attempts ...int) (message.Reply, error) {
+	hctx := ctx
+	if c.Attach != nil {
+		hctx = c.Attach(ctx)
+	}
+	try := func(hctx context.Context, turn *session.Turn) (message.Reply, error) {
+		reply := p.handle(hctx, ch, in)
+		if reply.Failed && (len(attempts) == 0 || attempts[0] < maxFailedAttempts) {
+			p.log.Warn("the bot could not answer; the sweeper will retry", "channel", ch.Name, "id", in.MessageID)
+			return reply, errDeferred
+		}
+		var out []notify.Message
+		if send {
+			out = outbound(ch, in, reply)
+		}
+		var saved *session.Session
+		if turn != nil {
+			saved = turn.Saved
+		}
+		err := p.complete(ctx, in, reply, out, saved)
+		if err != nil {
+			return reply, err
+		}
+		if send && len(out) == 0 && reply.Text != "" {
+			p.log.Warn("reply stored but not sent: the channel has no outbox sender", "channel", ch.Name, "id", in.MessageID)
+		}
+		return reply, nil
+	}
+	if c.Session != nil {
+		turn := &session.Turn{Loaded: *c.Session}
+		reply, err := try(session.WithTurn(hctx, turn), turn)
+		if !errors.Is(err, session.ErrConflict) {
+			return reply, err
+		}
+		p.log.Debug("session changed by another message: answering again", "channel", ch.Name, "id", in.MessageID)
+	}
+	return try(session.WithoutTurn(hctx), nil)
 }
 
 // maxFailedAttempts bounds how often the sweeper retries a message the bot
@@ -353,22 +412,13 @@ var errDeferred = errors.New("the bot could not answer now")
 
 // answer handles a claimed message whose reply is sent, not returned:
 // async channels, the sweeper, spool replay. attempts counts handlings.
-func (p *Pipeline) answer(ctx context.Context, ch Channel, in message.Inbound, attempts int) error {
-	reply := p.handle(ctx, ch, in)
-	if reply.Failed && attempts < maxFailedAttempts {
-		p.log.Warn("the bot could not answer; the sweeper will retry", "channel", ch.Name, "id", in.MessageID, "attempts", attempts)
-		return errDeferred
-	}
-	out := outbound(ch, in, reply)
-	if err := p.complete(ctx, in, reply, out); err != nil {
+func (p *Pipeline) answer(ctx context.Context, ch Channel, in message.Inbound, c Claim, attempts int) error {
+	reply, err := p.handleAndComplete(ctx, ch, in, c, true, attempts)
+	if err != nil && !errors.Is(err, errDeferred) {
 		p.log.Error("recording a reply failed", "channel", ch.Name, "id", in.MessageID, "error", err)
-		p.spoolCompletion(ctx, in, reply, out)
-		return err
+		p.spoolCompletion(ctx, in, reply, outbound(ch, in, reply))
 	}
-	if len(out) == 0 && reply.Text != "" {
-		p.log.Warn("reply stored but not sent: the channel has no outbox sender", "channel", ch.Name, "id", in.MessageID)
-	}
-	return nil
+	return err
 }
 
 // Render fits a reply to a channel: plain channels get text within their

@@ -35,13 +35,13 @@ func (p *Pipeline) work(ctx context.Context) {
 	for {
 		select {
 		case j := <-p.queue:
-			_ = p.answer(ctx, j.ch, j.in, 1)
+			_ = p.answer(ctx, j.ch, j.in, j.claim, 1)
 		case <-ctx.Done():
 			deadline := time.Now().Add(drainTimeout)
 			for time.Now().Before(deadline) {
 				select {
 				case j := <-p.queue:
-					_ = p.answer(ctx, j.ch, j.in, 1)
+					_ = p.answer(ctx, j.ch, j.in, j.claim, 1)
 				default:
 					return
 				}
@@ -90,7 +90,7 @@ func (p *Pipeline) Sweep(ctx context.Context) int {
 				continue
 			}
 			p.log.Info("answering a message a crash left unanswered", "channel", ch.Name, "id", pm.Inbound.MessageID)
-			if p.answer(ctx, ch, pm.Inbound, pm.Attempts) == nil {
+			if p.answer(ctx, ch, pm.Inbound, Claim{}, pm.Attempts) == nil {
 				n++
 				p.messages.WithLabelValues(ch.Name, "swept").Inc()
 			}
@@ -213,7 +213,7 @@ func (p *Pipeline) replayOne(ctx context.Context, rec spooled) error {
 	if rec.Reply != nil {
 		cctx, cancel := context.WithTimeout(ctx, p.callTimeout)
 		defer cancel()
-		return p.store.Complete(cctx, KeyOf(in), *rec.Reply, rec.Secret, rec.Out)
+		return p.store.Complete(cctx, KeyOf(in), *rec.Reply, rec.Secret, rec.Out, nil)
 	}
 	ch, ok := p.channel(in.Channel)
 	if !ok {
@@ -221,7 +221,7 @@ func (p *Pipeline) replayOne(ctx context.Context, rec spooled) error {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.callTimeout)
-	c, err := p.store.Claim(cctx, in, rec.Raw, p.claimTimeout)
+	c, err := p.store.Claim(cctx, in, rec.Raw, p.claimTimeout, p.prefetchFor(in))
 	cancel()
 	if err != nil {
 		return err
@@ -229,7 +229,7 @@ func (p *Pipeline) replayOne(ctx context.Context, rec spooled) error {
 	if !c.New {
 		return nil // handled already (an earlier replay, or the platform's retry)
 	}
-	switch err := p.answer(ctx, ch, in, 1); {
+	switch err := p.answer(ctx, ch, in, c, 1); {
 	case errors.Is(err, errDeferred):
 		return nil // claimed: the sweeper answers it
 	case err != nil:
