@@ -29,6 +29,18 @@ type OptOuts interface {
 	OptedOut(ctx context.Context, phone string) (bool, error)
 }
 
+// SessionKeeper issues, checks and rotates the ids of cookie sessions (the
+// web chat): only an id the server issued is accepted, and it changes when
+// the user proves who they are.
+type SessionKeeper interface {
+	IssueSession(ctx context.Context, channel string) (string, error)
+	KnownSession(ctx context.Context, channel, id string) (bool, error)
+	RotateSession(ctx context.Context, channel, id string) (newID, ticket string, err error)
+	RedeemSessionTicket(ctx context.Context, channel, ticket string) (string, error)
+	SessionLang(ctx context.Context, channel, user string) string
+	SetSessionLang(ctx context.Context, channel, user, lang string) error
+}
+
 // Deps is what the binary hands a channel when it builds it.
 type Deps struct {
 	Pipe        *inbound.Pipeline
@@ -39,6 +51,7 @@ type Deps struct {
 	Credentials credential.Store // rotating platform tokens (Zalo)
 	OptOuts     OptOuts          // SMS opt-outs
 	Receipts    Receipts         // delivery reports of outbox messages
+	Sessions    SessionKeeper    // server-issued cookie sessions (web chat)
 }
 
 // Receipts records a delivery report of an outbox message.

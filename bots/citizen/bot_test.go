@@ -146,35 +146,41 @@ func TestStatusPrivacy(t *testing.T) {
 		// On the web, proving the last 4 digits reveals the details.
 		{web, "DVC " + codeSupp, []string{"Võ T. G."}, []string{"hợp đồng"}, []string{"Tôi là người nộp"}},
 		{web, "XACMINH " + codeSupp, []string{"4 số cuối"}, nil, nil},
-		{web, "1111", []string{"còn 2 lần"}, nil, nil},
+		{web, "1111", []string{"còn 4 lần"}, nil, nil},
 		{web, "3456", []string{"Đã xác minh", "Võ Thị Giang", "hợp đồng thuê mặt bằng"}, nil, nil},
-		// Another browser is still a stranger.
+		// Another browser is still a stranger, and the failures of every
+		// session count against the dossier.
 		{web2, "DVC " + codeSupp, []string{"Võ T. G."}, []string{"hợp đồng"}, nil},
 		{web2, "XACMINH", []string{"4 số cuối"}, nil, nil},
-		{web2, "0000", []string{"còn 2 lần"}, nil, nil},
-		{web2, "0001", []string{"còn 1 lần"}, nil, nil},
-		{web2, "0002", []string{"liên hệ bộ phận một cửa"}, nil, nil},
-		{web2, "3456", nil, []string{"Đã xác minh"}, nil}, // no longer asked: this is a search now
+		{web2, "0000", []string{"còn 3 lần"}, nil, nil},
+		{web2, "0001", []string{"còn 2 lần"}, nil, nil},
+		{web2, "0002", []string{"còn 1 lần"}, nil, nil},
+		{web2, "0003", []string{"tạm khóa xác minh", "bộ phận một cửa"}, nil, nil},
+		{web2, "3456", []string{"tạm khóa xác minh"}, []string{"Đã xác minh", "Võ Thị Giang"}, nil}, // even the right digits now
+		// The session verified before the lock keeps its view.
+		{web, "DVC " + codeSupp, []string{"Võ Thị Giang"}, nil, nil},
 	})
 }
 
 func TestSearchAndDetails(t *testing.T) {
 	h := newHarness(t, storetest.SQLite(t))
 	runScript(t, h, []step{
-		{web, "dang ky khai sinh", []string{"Thủ tục phù hợp", "1. Thủ tục đăng ký khai sinh (1.001193)"}, nil, []string{"1. Thủ tục đăng ký khai sinh", "2.", "3.", "Xem thêm"}},
-		{web, "1", []string{"Thủ tục đăng ký khai sinh (mã 1.001193)", "Thời hạn giải quyết:", "Phí, lệ phí:", "Cơ quan thực hiện:", "Thành phần hồ sơ"}, nil, nil},
-		{web, "THEM", []string{"Kết quả tiếp theo", "4."[0:0]}, nil, nil},
+		{web, "dang ky khai sinh", []string{"Thủ tục phù hợp", "1. Thủ tục đăng ký khai sinh (1.001193)", "TIEP để xem kết quả tiếp theo"}, nil, []string{"1. Thủ tục đăng ký khai sinh", "2. ", "3. ", "Kết quả tiếp theo"}},
+		{web, "1", []string{"Thủ tục đăng ký khai sinh (mã 1.001193)\nPhí, lệ phí: Miễn phí\nThời hạn giải quyết: chưa công bố rõ; vui lòng hỏi nơi nộp hồ sơ\nCơ quan thực hiện: Ủy ban nhân dân cấp xã\nThành phần hồ sơ (9):\n- "}, []string{"không ghi đơn vị"}, []string{"2. ", "3. ", "Kết quả tiếp theo"}},
+		{web, "TIEP", []string{"Kết quả tiếp theo:\n1. "}, nil, nil},
 		{web, "TIM cap lai can cuoc", []string{"Cấp lại thẻ căn cước"}, nil, nil},
 		{web, "tim cap lai cccd", []string{"căn cước"}, nil, nil},
 		{web, "TTHC dang ky tam tru", []string{"Đăng ký tạm trú"}, nil, nil},
 		{web, "7", []string{"từ 1 đến 3"}, nil, nil},
 		{web, "xyzzy qwerty", []string{"Không tìm thấy thủ tục nào"}, nil, nil},
-		{web, "THEM", []string{"Không còn nội dung"}, nil, nil},
 		{web, "TIM", []string{"TIM <từ khóa>"}, nil, nil},
-		// SMS: accent-free and within two segments, cut with a pointer to the rest.
+		{web, "TIM 1.014064", []string{"Cấp lại thẻ căn cước (mã 1.014064)", "Thời hạn giải quyết: 7 ngày làm việc"}, nil, nil},
+		// SMS: accent-free and within two segments, cut at a word with the
+		// hint on its own line; THEM reads on, TIEP pages the results.
 		{applicnt, "tim dang ky khai sinh", []string{"dang ky khai sinh (1.001193)"}, nil, nil},
-		{applicnt, "1", []string{"dang ky khai sinh (ma 1.001193)", "Gui THEM de xem tiep"}, nil, nil},
-		{applicnt, "THEM", []string{"- "}, nil, nil},
+		{applicnt, "1", []string{"dang ky khai sinh (ma 1.001193)\nPhi, le phi: Mien phi\nThoi han giai quyet: chua cong bo ro", "Thanh phan ho so (9):\n- Truong hop tre em", "...\nGui THEM de doc tiep"}, nil, nil},
+		{applicnt, "THEM", []string{"...quyen lap.\n- Van ban uy quyen", "\nGui THEM de doc tiep"}, nil, nil},
+		{applicnt, "TIEP", []string{"Ket qua tiep theo:\n1. Thu tuc dang ky khai sinh ket hop"}, nil, nil},
 	})
 }
 

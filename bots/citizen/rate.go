@@ -1,6 +1,7 @@
 package citizen
 
 import (
+	"crypto/subtle"
 	"errors"
 	"strings"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/dvcbot/dvcbot/core/message"
 	"github.com/dvcbot/dvcbot/core/phone"
 	"github.com/dvcbot/dvcbot/core/rating"
+	"github.com/dvcbot/dvcbot/core/session"
 	"github.com/dvcbot/dvcbot/core/vntext"
 )
 
@@ -47,17 +49,20 @@ func (b *Bot) rate(tn *turn, code string, lvl rating.Level, reason, raw string) 
 	}
 	if err != nil {
 		b.log.Error("looking up dossier to rate", "code", code, "error", err)
-		return message.Reply{Text: b.t(tn, "error_generic")}
+		return b.failure(tn)
 	}
 	tn.st.Dossier = d.Code
 	if !d.Status.Rateable() {
 		return message.Reply{Text: b.t(tn, "rate_not_rateable", i18n.Data{"Code": d.Code})}
 	}
 	if !b.applicant(tn, d) {
-		if tn.in.Channel == message.SMS || d.ApplicantPhone == "" {
+		if tn.phoneOnly() || d.ApplicantPhone == "" {
 			return message.Reply{Text: b.t(tn, "rate_not_applicant")}
 		}
-		tn.st.Pending, tn.st.Level, tn.st.Reason, tn.st.Raw, tn.st.Attempts = pendVerifyRate, string(lvl), reason, raw, 0
+		if r, locked := b.verifyLocked(tn, d.Code); locked {
+			return r
+		}
+		tn.st.Pending, tn.st.Level, tn.st.Reason, tn.st.Raw = pendVerifyRate, string(lvl), reason, raw
 		return message.Reply{Text: b.t(tn, "verify_ask", i18n.Data{"Code": d.Code}), Hint: b.t(tn, "hint_digits")}
 	}
 	if lvl == rating.KhongHaiLong && strings.TrimSpace(reason) == "" {
@@ -80,7 +85,7 @@ func (b *Bot) saveRating(tn *turn, code string, lvl rating.Level, reason, raw st
 		return message.Reply{Text: b.t(tn, "rate_locked")}
 	case err != nil:
 		b.log.Error("saving rating", "code", code, "error", err)
-		return message.Reply{Text: b.t(tn, "error_generic")}
+		return b.failure(tn)
 	}
 	data := i18n.Data{"Code": code, "Level": b.t(tn, "level_"+string(lvl))}
 	id := "rate_saved"
@@ -91,7 +96,7 @@ func (b *Bot) saveRating(tn *turn, code string, lvl rating.Level, reason, raw st
 	if tn.caps.Buttons {
 		tn.st.Pending = pendCriteriaOffer
 		out.Text += "\n" + b.t(tn, "criteria_offer")
-		out.Choices = []message.Choice{{Label: b.t(tn, "btn_yes"), Value: b.t(tn, "word_yes")}, {Label: b.t(tn, "btn_no"), Value: b.t(tn, "word_no")}}
+		out.Choices = []message.Choice{{Label: b.t(tn, "btn_yes"), Value: "TC " + code}, {Label: b.t(tn, "btn_no"), Value: "TC " + code + " x"}}
 	}
 	return out
 }
@@ -112,6 +117,9 @@ func (b *Bot) pending(tn *turn, text string) (message.Reply, bool) {
 			}
 			return -1
 		}, text)
+		if len(digits) == 4 {
+			tn.secret = true // whatever else it says, it holds the digits asked for
+		}
 		if len(digits) != 4 || len(strings.Fields(text)) > 2 {
 			return message.Reply{}, false
 		}
@@ -153,6 +161,11 @@ func yesNo(s string) int {
 // verifyCommand handles "XACMINH <code>": the user wants to prove they are
 // the applicant to see the full status.
 func (b *Bot) verifyCommand(tn *turn, arg string) message.Reply {
+	if tn.phoneOnly() {
+		// The network proves an SMS sender's number; digits typed by someone
+		// else's phone must not make them the applicant.
+		return message.Reply{Text: b.t(tn, "verify_sms_phone_only")}
+	}
 	cs := vntext.ParseCodes(vntext.CleanCodeText(arg), tn.now)
 	code := tn.st.Dossier
 	if len(cs) == 1 && cs[0].Kind == vntext.CodeNational {
@@ -161,84 +174,85 @@ func (b *Bot) verifyCommand(tn *turn, arg string) message.Reply {
 	if code == "" {
 		return message.Reply{Text: b.t(tn, "status_usage")}
 	}
-	tn.st.Dossier, tn.st.Pending, tn.st.Attempts = code, pendVerifyStatus, 0
+	tn.st.Dossier, tn.st.Pending = code, ""
+	if r, locked := b.verifyLocked(tn, code); locked {
+		return r
+	}
+	tn.st.Pending = pendVerifyStatus
 	return message.Reply{Text: b.t(tn, "verify_ask", i18n.Data{"Code": code}), Hint: b.t(tn, "hint_digits")}
 }
 
-// verify checks the last four digits of the applicant's phone.
+func (b *Bot) attempt(tn *turn, code string) session.Attempt {
+	return session.Attempt{Key: tn.key, Dossier: code, Channel: tn.in.Channel, UserID: tn.in.UserID, Source: tn.in.Source, At: tn.now}
+}
+
+// verifyLocked answers with the lock message when a guess for code would
+// be refused now, so nobody is asked for digits that cannot be checked.
+func (b *Bot) verifyLocked(tn *turn, code string) (message.Reply, bool) {
+	v, err := b.sessions.AttemptsLocked(tn.ctx, b.attempt(tn, code), VerifyLimits)
+	if err != nil {
+		b.log.Error("reading verification attempts", "code", code, "error", err)
+		return b.failure(tn), true
+	}
+	if v != session.Allowed {
+		return b.lockedReply(tn, v), true
+	}
+	return message.Reply{}, false
+}
+
+// lockedReply leaves a pending verification as it is: more digits sent
+// are recorded as guesses too and get this answer again.
+func (b *Bot) lockedReply(tn *turn, v session.Verdict) message.Reply {
+	switch v {
+	case session.SourceLocked:
+		return message.Reply{Text: b.t(tn, "verify_locked_source")}
+	case session.UserLocked:
+		return message.Reply{Text: b.t(tn, "verify_locked_user")}
+	}
+	return message.Reply{Text: b.t(tn, "verify_locked_dossier")}
+}
+
+// verify checks the last four digits of the applicant's phone. The guess
+// is recorded as a failure in the database before it is compared, so the
+// limits hold across sessions, users, channels and concurrent messages.
 func (b *Bot) verify(tn *turn, digits string) message.Reply {
 	d, err := b.dossiers.Dossier(tn.ctx, tn.st.Dossier)
 	if err != nil {
 		tn.st.Pending = ""
 		return message.Reply{Text: b.t(tn, "status_not_found", i18n.Data{"Code": tn.st.Dossier})}
 	}
-	if d.ApplicantPhone == "" || phone.LastDigits(d.ApplicantPhone, 4) != digits {
-		tn.st.Attempts++
-		if tn.st.Attempts >= MaxVerifyAttempts {
-			tn.st.Pending = ""
-			return message.Reply{Text: b.t(tn, "verify_refused")}
-		}
-		return message.Reply{Text: b.t(tn, "verify_wrong", i18n.Data{"Left": MaxVerifyAttempts - tn.st.Attempts}), Hint: b.t(tn, "hint_digits")}
+	check, err := b.sessions.BeginAttempt(tn.ctx, b.attempt(tn, d.Code), VerifyLimits)
+	if err != nil {
+		b.log.Error("recording a verification attempt", "code", d.Code, "error", err)
+		tn.st.Pending = ""
+		return b.failure(tn)
 	}
-	tn.st.Verified = append(tn.st.Verified, d.Code)
+	if check.Verdict != session.Allowed {
+		return b.lockedReply(tn, check.Verdict)
+	}
+	if d.ApplicantPhone == "" || subtle.ConstantTimeCompare([]byte(phone.LastDigits(d.ApplicantPhone, 4)), []byte(digits)) != 1 {
+		if check.Left <= 0 {
+			v, err := b.sessions.AttemptsLocked(tn.ctx, b.attempt(tn, d.Code), VerifyLimits)
+			if err != nil || v == session.Allowed {
+				v = session.DossierLocked
+			}
+			return b.lockedReply(tn, v)
+		}
+		return message.Reply{Text: b.t(tn, "verify_wrong", i18n.Data{"Left": check.Left}), Hint: b.t(tn, "hint_digits")}
+	}
+	if err := b.sessions.AttemptSucceeded(tn.ctx, tn.key); err != nil {
+		b.log.Error("recording a verification success", "code", d.Code, "error", err)
+	}
+	if !tn.isVerified(d.Code) {
+		tn.st.Verified = append(tn.st.Verified, d.Code)
+	}
+	tn.verified = true
 	purpose := tn.st.Pending
-	tn.st.Pending, tn.st.Attempts = "", 0
+	tn.st.Pending = ""
 	if purpose == pendVerifyRate {
 		return b.rate(tn, d.Code, rating.Level(tn.st.Level), tn.st.Reason, tn.st.Raw)
 	}
 	r := b.statusReply(tn, d)
 	r.Text = b.t(tn, "verify_ok") + "\n" + r.Text
 	return r
-}
-
-func (b *Bot) askCriterion(tn *turn) message.Reply {
-	crit := rating.Criteria()
-	c := crit[tn.st.Index]
-	r := message.Reply{Text: b.t(tn, "criteria_question", i18n.Data{"N": tn.st.Index + 1, "Total": len(crit),
-		"Criterion": b.t(tn, "criterion_"+string(c))})}
-	for _, l := range rating.Levels() {
-		r.Choices = append(r.Choices, message.Choice{Label: b.t(tn, "level_"+string(l)), Value: b.t(tn, "level_"+string(l))})
-	}
-	r.Choices = append(r.Choices, message.Choice{Label: b.t(tn, "btn_skip"), Value: b.t(tn, "word_skip")}, message.Choice{Label: b.t(tn, "btn_stop"), Value: b.t(tn, "word_stop")})
-	return r
-}
-
-func (b *Bot) answerCriterion(tn *turn, text string) (message.Reply, bool) {
-	f := vntext.Fold(strings.TrimSpace(text))
-	crit := rating.Criteria()
-	if f == vntext.Fold(b.t(tn, "word_stop")) || f == "dung" || f == "stop" {
-		tn.st.Pending = ""
-		return message.Reply{Text: b.t(tn, "criteria_done")}, true
-	}
-	if f != vntext.Fold(b.t(tn, "word_skip")) && f != "bo qua" && f != "skip" {
-		lvl, ok := rating.ParseLevel(text)
-		if !ok {
-			return message.Reply{}, false
-		}
-		cur, err := b.ratings.Rating(tn.ctx, tn.st.Dossier)
-		if err != nil {
-			tn.st.Pending = ""
-			b.log.Error("loading rating for criteria", "code", tn.st.Dossier, "error", err)
-			return message.Reply{Text: b.t(tn, "error_generic")}, true
-		}
-		if cur.Criteria == nil {
-			cur.Criteria = map[rating.Criterion]rating.Level{}
-		}
-		cur.Criteria[crit[tn.st.Index]] = lvl
-		cur.Channel, cur.UserID, cur.RawText, cur.UpdatedAt = tn.in.Channel, tn.in.UserID, text, tn.now
-		if _, err := b.ratings.SaveRating(tn.ctx, cur); err != nil {
-			tn.st.Pending = ""
-			if errors.Is(err, rating.ErrLocked) {
-				return message.Reply{Text: b.t(tn, "rate_locked")}, true
-			}
-			b.log.Error("saving criterion", "code", tn.st.Dossier, "error", err)
-			return message.Reply{Text: b.t(tn, "error_generic")}, true
-		}
-	}
-	tn.st.Index++
-	if tn.st.Index >= len(crit) {
-		tn.st.Pending = ""
-		return message.Reply{Text: b.t(tn, "criteria_done")}, true
-	}
-	return b.askCriterion(tn), true
 }

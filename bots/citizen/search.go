@@ -12,51 +12,58 @@ import (
 )
 
 func (b *Bot) searchFirst(tn *turn, query string) message.Reply {
-	tn.st.Query, tn.st.Offset, tn.st.Results, tn.st.Pending = strings.TrimSpace(query), 0, nil, ""
-	return b.page(tn, true)
+	tn.st.Pending = ""
+	return b.page(tn, strings.TrimSpace(query), 0)
 }
 
-func (b *Bot) nextPage(tn *turn) message.Reply {
-	if tn.st.Query == "" {
-		return message.Reply{Text: b.t(tn, "more_nothing")}
-	}
-	return b.page(tn, false)
+// nextPage shows the results after list l, of l's own query.
+func (b *Bot) nextPage(tn *turn, l *list) message.Reply {
+	return b.page(tn, l.Query, l.Offset+len(l.Items))
 }
 
-// page shows the next PageSize results of the current query.
-func (b *Bot) page(tn *turn, first bool) message.Reply {
-	hits := b.search.Search(tn.st.Query, PageSize, tn.st.Offset)
+// page shows PageSize results of query from offset, as a new numbered list.
+func (b *Bot) page(tn *turn, query string, offset int) message.Reply {
+	hits := b.search.Search(query, PageSize, offset)
 	if len(hits) == 0 {
-		tn.st.Results = nil
-		if first {
-			q := tn.st.Query
-			tn.st.Query = ""
-			return message.Reply{Text: b.t(tn, "search_none", i18n.Data{"Query": q})}
+		if offset == 0 {
+			return message.Reply{Text: b.t(tn, "search_none", i18n.Data{"Query": query})}
 		}
 		return message.Reply{Text: b.t(tn, "search_no_more")}
 	}
-	lines := []string{b.t(tn, "search_header", i18n.Data{"Query": tn.st.Query})}
-	if !first {
+	lines := []string{b.t(tn, "search_header", i18n.Data{"Query": query})}
+	if offset > 0 {
 		lines[0] = b.t(tn, "search_header_more")
 	}
-	r := message.Reply{}
-	tn.st.Results = tn.st.Results[:0]
+	l := list{Query: query, Offset: offset}
 	for i, h := range hits {
-		n := i + 1
-		lines = append(lines, b.t(tn, "search_line", i18n.Data{"N": n, "Name": h.Name, "Code": h.Code}))
-		tn.st.Results = append(tn.st.Results, h.Code)
-		if tn.caps.Buttons {
-			r.Choices = append(r.Choices, message.Choice{Label: strconv.Itoa(n) + ". " + shorten(h.Name, 60), Value: strconv.Itoa(n)})
-		}
+		lines = append(lines, b.t(tn, "search_line", i18n.Data{"N": i + 1, "Name": h.Name, "Code": h.Code}))
+		l.Items = append(l.Items, item{Code: h.Code, Name: shorten(h.Name, 60)})
 	}
-	tn.st.Offset += len(hits)
+	pushed := tn.st.pushList(l)
 	lines = append(lines, b.t(tn, "search_pick"))
+	r := message.Reply{Text: strings.Join(lines, "\n")}
 	if tn.caps.Buttons {
-		r.Choices = append(r.Choices, message.Choice{Label: b.t(tn, "btn_more"), Value: "THEM"})
+		r.Choices = b.listChoices(tn, pushed, "")
 		r.Hint = b.t(tn, "hint_pick")
 	}
-	r.Text = strings.Join(lines, "\n")
 	return r
+}
+
+// listChoices are labelled buttons for the items of l (but skip), each
+// carrying its procedure code so it shows that procedure whenever pressed,
+// and the next results of l's query.
+func (b *Bot) listChoices(tn *turn, l *list, skip string) []message.Choice {
+	var out []message.Choice
+	for i, it := range l.Items {
+		if it.Code == skip {
+			continue
+		}
+		out = append(out, message.Choice{Label: strconv.Itoa(i+1) + ". " + it.Name, Value: "TIM " + it.Code})
+	}
+	if len(l.Items) == PageSize {
+		out = append(out, message.Choice{Label: b.t(tn, "btn_next"), Value: "TIEP " + strconv.Itoa(l.ID)})
+	}
+	return out
 }
 
 func shorten(s string, n int) string {
@@ -67,48 +74,66 @@ func shorten(s string, n int) string {
 	return strings.TrimSpace(string(r[:n-1])) + "…"
 }
 
-// details shows the n-th procedure of the current page.
-func (b *Bot) details(tn *turn, n int) message.Reply {
-	if n < 1 || n > len(tn.st.Results) {
-		return message.Reply{Text: b.t(tn, "pick_out_of_range", i18n.Data{"Max": len(tn.st.Results)})}
+// details shows the n-th procedure of list l.
+func (b *Bot) details(tn *turn, l *list, n int) message.Reply {
+	if n < 1 || n > len(l.Items) {
+		return message.Reply{Text: b.t(tn, "pick_out_of_range", i18n.Data{"Max": len(l.Items)})}
 	}
-	p, err := b.procedures.Procedure(tn.ctx, tn.st.Results[n-1])
+	return b.showProcedure(tn, l.Items[n-1].Code, l)
+}
+
+// detailsByCode shows a procedure named by its code (a button, or TIM
+// 1.001193), with the list it was shown in if it is still kept.
+func (b *Bot) detailsByCode(tn *turn, code string) message.Reply {
+	return b.showProcedure(tn, code, tn.st.listWith(code))
+}
+
+func (b *Bot) showProcedure(tn *turn, code string, from *list) message.Reply {
+	p, err := b.procedures.Procedure(tn.ctx, code)
 	if errors.Is(err, catalog.ErrNotFound) || (err == nil && p.Status == catalog.Cancelled) {
 		return message.Reply{Text: b.t(tn, "procedure_gone")}
 	}
 	if err != nil {
-		b.log.Error("loading procedure", "code", tn.st.Results[n-1], "error", err)
-		return message.Reply{Text: b.t(tn, "error_generic")}
+		b.log.Error("loading procedure", "code", code, "error", err)
+		return b.failure(tn)
 	}
-	return b.procedureReply(tn, p)
+	r := b.procedureReply(tn, p)
+	if tn.caps.Buttons && from != nil {
+		r.Choices = b.listChoices(tn, from, p.Code)
+	}
+	return r
 }
 
 // maxDocuments is how many required documents a details reply lists.
 const maxDocuments = 6
 
+// procedureReply lists what a citizen needs first: what it costs, how long
+// it takes, where to go, what to bring; then the rest.
 func (b *Bot) procedureReply(tn *turn, p catalog.Procedure) message.Reply {
-	none := b.t(tn, "detail_none")
-	or := func(s string) string {
-		s = vntext.Clean(s)
-		if s == "" {
-			return none
+	// An SMS has two segments: shorter fields let the documents start in
+	// the first message.
+	long, doc := 300, 160
+	if tn.caps.Plain {
+		long, doc = 110, 110
+	}
+	or := func(s string, n int) string {
+		if s = vntext.Clean(s); s == "" {
+			return b.t(tn, "detail_none")
 		}
-		return shorten(s, 300)
+		return shorten(s, n)
+	}
+	timeLimit := cleanTimeLimit(p.TimeLimit)
+	if timeLimit == "" {
+		timeLimit = b.t(tn, "detail_time_unknown")
 	}
 	lines := []string{
 		b.t(tn, "detail_title", i18n.Data{"Name": p.Name, "Code": p.Code}),
-		b.t(tn, "detail_time", i18n.Data{"Value": or(p.TimeLimit)}),
-		b.t(tn, "detail_fee", i18n.Data{"Value": or(strings.TrimSpace(p.Fee + " " + p.Charge))}),
-		b.t(tn, "detail_agency", i18n.Data{"Value": or(p.Agency)}),
+		b.t(tn, "detail_fee", i18n.Data{"Value": or(cleanFee(p.Fee, p.Charge), long)}),
+		b.t(tn, "detail_time", i18n.Data{"Value": shorten(timeLimit, long)}),
+		b.t(tn, "detail_agency", i18n.Data{"Value": or(p.Agency, long)}),
 	}
 	if p.Address != "" {
-		lines = append(lines, b.t(tn, "detail_address", i18n.Data{"Value": or(p.Address)}))
-	}
-	if p.Level != "" {
-		lines = append(lines, b.t(tn, "detail_level", i18n.Data{"Value": or(p.Level)}))
-	}
-	if p.OnlineLevel != "" {
-		lines = append(lines, b.t(tn, "detail_online", i18n.Data{"Value": or(p.OnlineLevel)}))
+		lines = append(lines, b.t(tn, "detail_address", i18n.Data{"Value": or(p.Address, long)}))
 	}
 	if len(p.Documents) > 0 {
 		lines = append(lines, b.t(tn, "detail_documents", i18n.Data{"Count": len(p.Documents)}))
@@ -117,18 +142,17 @@ func (b *Bot) procedureReply(tn *turn, p catalog.Procedure) message.Reply {
 				lines = append(lines, b.t(tn, "detail_documents_more", i18n.Data{"Count": len(p.Documents) - maxDocuments}))
 				break
 			}
-			lines = append(lines, "- "+shorten(vntext.Clean(d.Name), 160))
+			lines = append(lines, "- "+shorten(vntext.Clean(d.Name), doc))
 		}
 	}
-	if p.Result != "" {
-		lines = append(lines, b.t(tn, "detail_result", i18n.Data{"Value": or(p.Result)}))
+	if p.Level != "" {
+		lines = append(lines, b.t(tn, "detail_level", i18n.Data{"Value": or(p.Level, long)}))
 	}
-	r := message.Reply{Text: strings.Join(lines, "\n")}
-	if tn.caps.Buttons && len(tn.st.Results) > 0 {
-		for i := range tn.st.Results {
-			r.Choices = append(r.Choices, message.Choice{Label: strconv.Itoa(i + 1), Value: strconv.Itoa(i + 1)})
-		}
-		r.Choices = append(r.Choices, message.Choice{Label: b.t(tn, "btn_more"), Value: "THEM"})
+	if p.OnlineLevel != "" {
+		lines = append(lines, b.t(tn, "detail_online", i18n.Data{"Value": or(p.OnlineLevel, long)}))
 	}
-	return r
+	if res := cleanResult(p.Result); res != "" {
+		lines = append(lines, b.t(tn, "detail_result", i18n.Data{"Value": shorten(res, long)}))
+	}
+	return message.Reply{Text: strings.Join(lines, "\n")}
 }

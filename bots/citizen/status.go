@@ -2,8 +2,10 @@ package citizen
 
 import (
 	"errors"
+	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dvcbot/dvcbot/core/dossier"
 	"github.com/dvcbot/dvcbot/core/i18n"
@@ -12,23 +14,45 @@ import (
 	"github.com/dvcbot/dvcbot/core/vntext"
 )
 
-// bareCode answers a message that is only a dossier code (no keyword).
-func (b *Bot) bareCode(tn *turn, text string) (message.Reply, bool) {
-	codes := vntext.ParseCodes(vntext.CleanCodeText(text), tn.now)
-	if len(codes) == 0 {
-		return message.Reply{}, false
-	}
-	switch codes[0].Kind {
-	case vntext.CodeNational:
-		return b.status(tn, text, false), true
-	case vntext.CodeMalformed:
-		// Only when it clearly starts like a national code: "dang ky 2024" is a search.
-		c := vntext.CleanCodeText(text)
-		if len(c) > 0 && (c[0] >= '0' && c[0] <= '9' || len(c) > 2 && c[1] >= '0' && c[1] <= '9') {
-			return b.status(tn, text, false), true
+// codeInText answers a message holding a dossier code anywhere ("xem giup
+// ho so 000.00.20.H17-261102-0004"): the code is read from the first word
+// where one starts, with the parser's usual tolerance for spaces, dots and
+// dashes.
+func (b *Bot) codeInText(tn *turn, text string) (message.Reply, bool) {
+	cleaned := vntext.CleanCodeText(text)
+	words := strings.Fields(cleaned)
+	for i := range words {
+		if !mayStartCode(words[i]) {
+			continue
+		}
+		from := strings.Join(words[i:], " ")
+		codes := vntext.ParseCodes(from, tn.now)
+		if len(codes) == 0 {
+			continue
+		}
+		switch codes[0].Kind {
+		case vntext.CodeNational:
+			return b.status(tn, from, false), true
+		case vntext.CodeMalformed:
+			// Only when it clearly starts like a national code (000.00.20…
+			// or H17…): "dang ky 2024" is a search.
+			if classicStart.MatchString(from) || i == 0 && modernStart.MatchString(from) {
+				return b.status(tn, from, false), true
+			}
 		}
 	}
 	return message.Reply{}, false
+}
+
+var (
+	classicStart = regexp.MustCompile(`^[0-9]{3}[. ][0-9]{2}[. ][0-9]{2}[. ][A-Z][0-9]{2}`)
+	modernStart  = regexp.MustCompile(`^[A-Z][0-9]{2}[.-]`)
+)
+
+// mayStartCode: a national code starts with digits (000.00.20.H17…) or an
+// agency letter and two digits (H17…).
+func mayStartCode(w string) bool {
+	return len(w) >= 3 && (w[0] >= '0' && w[0] <= '9' || isLetter(w[0]) && w[1] >= '0' && w[1] <= '9' && w[2] >= '0' && w[2] <= '9')
 }
 
 // status answers DVC <code> (up to three codes).
@@ -58,8 +82,11 @@ func (b *Bot) status(tn *turn, arg string, keyword bool) message.Reply {
 func (b *Bot) statusOne(tn *turn, c vntext.Code) message.Reply {
 	switch c.Kind {
 	case vntext.CodeProcedure:
-		tn.st.Query, tn.st.Offset = c.Value, 0
-		return message.Reply{Text: b.t(tn, "code_is_procedure", i18n.Data{"Code": c.Value})}
+		r := message.Reply{Text: b.t(tn, "code_is_procedure", i18n.Data{"Code": c.Value})}
+		if tn.caps.Buttons {
+			r.Choices = []message.Choice{{Label: b.t(tn, "btn_view_procedure", i18n.Data{"Code": c.Value}), Value: "TIM " + c.Value}}
+		}
+		return r
 	case vntext.CodeLocal:
 		return message.Reply{Text: b.t(tn, "code_local", i18n.Data{"Code": c.Value})}
 	case vntext.CodeMalformed:
@@ -69,6 +96,7 @@ func (b *Bot) statusOne(tn *turn, c vntext.Code) message.Reply {
 	}
 	d, err := b.dossiers.Dossier(tn.ctx, c.Value)
 	if errors.Is(err, dossier.ErrNotFound) {
+		b.recordLookup(tn, c.Value, -1)
 		if c.ShortSeq {
 			return message.Reply{Text: b.t(tn, "code_short_seq", i18n.Data{"Code": c.Value})}
 		}
@@ -76,7 +104,7 @@ func (b *Bot) statusOne(tn *turn, c vntext.Code) message.Reply {
 	}
 	if err != nil {
 		b.log.Error("looking up dossier", "code", c.Value, "error", err)
-		return message.Reply{Text: b.t(tn, "error_generic")}
+		return b.failure(tn)
 	}
 	tn.st.Dossier = d.Code
 	return b.statusReply(tn, d)
@@ -89,14 +117,40 @@ var nextSteps = map[dossier.Status]string{
 	dossier.DaRut: "next_7", dossier.DungXuLy: "next_8", dossier.DaXuLyXong: "next_9", dossier.DaTraKetQua: "next_10",
 }
 
+// nextStep is the advice for a dossier at now. Waiting for the appointment
+// is advice only while the appointment is ahead: past it, the citizen is
+// told the dossier is late and whom to ask; without a date, not to wait for
+// one.
+func nextStep(d dossier.Dossier, now time.Time) string {
+	if d.Status == dossier.DaTiepNhan || d.Status == dossier.DangXuLy {
+		switch tm, _ := d.Timing(now); tm {
+		case dossier.TimingOverdue:
+			return "next_overdue"
+		case dossier.TimingNone:
+			return "next_no_due"
+		}
+	}
+	return nextSteps[d.Status]
+}
+
+// applicant: the dossier's own phone number, or (off SMS) a user who
+// proved the phone's last digits in this session.
 func (b *Bot) applicant(tn *turn, d dossier.Dossier) bool {
-	return d.IsApplicant(tn.in.Phone) || tn.isVerified(d.Code)
+	if d.IsApplicant(tn.in.Phone) {
+		return true
+	}
+	return !tn.phoneOnly() && tn.isVerified(d.Code)
 }
 
 func (b *Bot) statusReply(tn *turn, d dossier.Dossier) message.Reply {
 	// The full name and the note go only to the applicant, and never across
 	// the border (Telegram): there the masked view is all anyone gets.
 	isApplicant := b.applicant(tn, d) && !tn.caps.NoPersonalData
+	tier := 0
+	if isApplicant {
+		tier = 1
+	}
+	b.recordLookup(tn, d.Code, tier)
 	data := i18n.Data{
 		"Code": d.Code, "Procedure": d.ProcedureName, "Agency": d.Agency,
 		"Due": fmtDate(d.DueAt), "Received": fmtDate(d.ReceivedAt), "Finished": fmtDate(d.FinishedAt),
@@ -131,11 +185,11 @@ func (b *Bot) statusReply(tn *turn, d dossier.Dossier) message.Reply {
 	if d.Note != "" && isApplicant {
 		parts["note"] = b.t(tn, "status_note", i18n.Data{"Note": d.Note})
 	}
-	if id, ok := nextSteps[d.Status]; ok {
+	if id := nextStep(d, tn.now); id != "" {
 		parts["next"] = b.t(tn, "status_next", i18n.Data{"Next": b.t(tn, id, data)})
 	}
 	r := message.Reply{}
-	if !isApplicant && d.Note != "" && !tn.caps.Plain && !tn.caps.NoPersonalData {
+	if !isApplicant && d.Note != "" && !tn.phoneOnly() && !tn.caps.NoPersonalData {
 		parts["verify"] = b.t(tn, "status_verify_hint")
 		if tn.caps.Buttons {
 			r.Choices = append(r.Choices, message.Choice{Label: b.t(tn, "btn_i_am_applicant"), Value: "XACMINH " + d.Code})

@@ -353,3 +353,29 @@ func TestKannelSender(t *testing.T) {
 		t.Fatalf("403 must not be retried: %v", err)
 	}
 }
+
+// A gateway that numbers MOs per connection (%i) or a replay fixture gives
+// two phones the same id: the second phone gets its own answer, never the
+// first one's (which names the applicant).
+func TestReusedIDFromAnotherPhone(t *testing.T) {
+	f := newFixture(t, sms.Config{Key: key, AllowCIDRs: loopback()})
+	steps := []struct {
+		from, text string
+		want, not  string
+	}{
+		{"0905123456", "DVC " + code, "Pham Thi Dung", ""},              // the applicant: full name
+		{"0912000111", "HD", "DVC", "Pham Thi Dung"},                    // same id, another phone: its own answer
+		{"0905123456", "DVC " + code, "Pham Thi Dung", ""},              // the applicant's retry: the same answer
+		{"0912000111", "DVC " + code, "Ho so " + code, "Pham Thi Dung"}, // a stranger asking: masked
+	}
+	for i, s := range steps {
+		id := "mo-7"
+		if i == 3 {
+			id = "mo-8"
+		}
+		status, body, _ := f.do(kannelGet(s.from, s.text, id, nil))
+		if status != 200 || !strings.Contains(body, s.want) || (s.not != "" && strings.Contains(body, s.not)) {
+			t.Fatalf("step %d from %s: %d %q", i, s.from, status, body)
+		}
+	}
+}

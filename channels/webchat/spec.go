@@ -46,6 +46,9 @@ func (s *Spec) Enabled() bool { return true }
 // Build registers the channel; cookies are Secure behind https.
 func (s *Spec) Build(ctx context.Context, d channels.Deps) (channels.Built, error) {
 	opts := []Option{WithOrigins(s.origins), WithLogger(d.Log), WithMetrics(d.Metrics)}
+	if d.Sessions != nil {
+		opts = append(opts, WithSessions(d.Sessions))
+	}
 	if strings.HasPrefix(d.PublicURL, "https://") {
 		opts = append(opts, WithSecureCookie())
 	}

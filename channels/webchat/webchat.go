@@ -41,6 +41,7 @@ const (
 type Channel struct {
 	pipe     *inbound.Pipeline
 	hub      *hub
+	sessions SessionKeeper
 	tr       *i18n.Catalog
 	origins  map[string]bool
 	log      *slog.Logger
@@ -140,6 +141,9 @@ type outFrame struct {
 	Choices []message.Choice `json:"choices,omitempty"`
 	Hint    string           `json:"hint,omitempty"`
 	Error   string           `json:"error,omitempty"`
+	// Session is a one-time ticket after the user verified: the page
+	// reconnects with ?ticket=… and gets the cookie of a new session id.
+	Session string `json:"session,omitempty"`
 }
 
 // clientIP is the caller's address, for per-source limits.
@@ -171,7 +175,7 @@ func (c *Channel) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	go s.keepAlive(ctx, c.ping)
 	c.hub.add(user, s)
-	defer func() { c.hub.remove(user, s) }()
+	defer func() { c.hub.remove(user, s) }() // user may change: the closure reads it at the end
 
 	source := clientIP(r)
 	receive := func(in message.Inbound) error {
@@ -188,7 +192,18 @@ func (c *Channel) serveWS(w http.ResponseWriter, r *http.Request) {
 			return nil // rate-limited into silence, or a repeat still in flight
 		}
 		c.frames.WithLabelValues("out").Inc()
-		return s.write(replyFrame(res.Reply))
+		f := replyFrame(res.Reply)
+		if res.Reply.RotateSession {
+			// The reply is recorded under the old id; from now on the
+			// session answers to a new one (no fixation).
+			if newID, ticket := c.rotateSession(ctx, user); ticket != "" {
+				c.hub.remove(user, s)
+				user = newID
+				c.hub.add(user, s)
+				f.Session = ticket
+			}
+		}
+		return s.write(f)
 	}
 	if r.URL.Query().Get("resume") == "" {
 		if err := receive(message.Inbound{Event: message.EventWelcome}); err != nil {
