@@ -14,6 +14,8 @@ import (
 type Spec struct {
 	cfg                   Config
 	appSecret, api, oauth string
+	zns                   string // DVCBOT_ZNS_API_URL
+	znsDev                bool   // DVCBOT_ZNS_DEV_MODE
 }
 
 var _ channels.Spec = (*Spec)(nil)
@@ -36,6 +38,10 @@ func (s *Spec) Settings() []config.Setting {
 			config.HTTPURL(&s.api, false)),
 		config.New("DVCBOT_ZALO_OAUTH_URL", "zalo-oauth-url", "https://oauth.zaloapp.com", "base URL of Zalo's OAuth (path /v4/oa/access_token)",
 			config.HTTPURL(&s.oauth, false)),
+		config.New("DVCBOT_ZNS_API_URL", "zns-api-url", DefaultZNSURL, "base URL of Zalo Notification Service (template messages to a phone: POST <base>/message/template), for notices outside the OA's interaction window",
+			config.HTTPURL(&s.zns, false)),
+		config.New("DVCBOT_ZNS_DEV_MODE", "zns-dev-mode", "false", "send ZNS in development mode (only to the OA admins' phones; templates not yet approved)",
+			config.Bool(&s.znsDev)),
 	}
 }
 
@@ -66,7 +72,7 @@ func (s *Spec) Enabled() bool { return s.cfg.AppID != "" }
 func (s *Spec) Build(ctx context.Context, d channels.Deps) (channels.Built, error) {
 	tokens := NewTokens(d.Credentials, s.oauth, s.cfg.AppID, s.appSecret, d.Log)
 	tokens.Register(d.Metrics)
-	ch := New(s.cfg, d.Pipe, WithLogger(d.Log), WithMetrics(d.Metrics))
-	return channels.Built{Channel: ch, Senders: []notify.Sender{NewSender(NewAPI(s.api, tokens))},
+	ch := New(s.cfg, d.Pipe, WithLogger(d.Log), WithMetrics(d.Metrics), WithReceipts(d.Receipts))
+	return channels.Built{Channel: ch, Senders: []notify.Sender{NewSender(NewAPI(s.api, tokens)), NewZNS(s.zns, tokens, s.znsDev, d.Log)},
 		Runners: []func(context.Context) error{tokens.KeepFresh}}, nil
 }

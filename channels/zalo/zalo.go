@@ -18,10 +18,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dvcbot/dvcbot/channels"
 	"github.com/dvcbot/dvcbot/core/httpx"
 	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/message"
 	"github.com/dvcbot/dvcbot/core/notify"
+	"github.com/dvcbot/dvcbot/core/phone"
 )
 
 // Config is the channel's configuration.
@@ -48,6 +50,8 @@ type Channel struct {
 	log    *slog.Logger
 	now    func() time.Time
 	events *prometheus.CounterVec
+	// receipts records ZNS delivery events (zns.go).
+	receipts channels.Receipts
 }
 
 // Option configures a Channel.
@@ -109,9 +113,13 @@ type event struct {
 		ID string `json:"id"`
 	} `json:"follower"`
 	Message struct {
-		MsgID string `json:"msg_id"`
-		Text  string `json:"text"`
+		MsgID      string `json:"msg_id"`
+		Text       string `json:"text"`
+		TrackingID string `json:"tracking_id"` // ZNS delivery events
 	} `json:"message"`
+	Info struct { // user_submit_info
+		Phone string `json:"phone"`
+	} `json:"info"`
 }
 
 // flexString reads a JSON string or number as its text: Zalo sends the
@@ -231,6 +239,12 @@ func (c *Channel) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		in = message.Inbound{Text: e.Message.Text}
 	case e.EventName == "follow" || e.EventName == "user_click_chatnow":
 		in = message.Inbound{Event: message.EventWelcome}
+	case e.EventName == "user_received_message" && e.Message.TrackingID != "":
+		c.events.WithLabelValues(e.EventName, c.znsDelivered(r, e)).Inc() // a ZNS delivery event
+	case e.EventName == "user_submit_info":
+		if p, err := phone.Normalize(e.Info.Phone); err == nil { // shared phone: subscribes (bots/notices)
+			in = message.Inbound{Event: message.EventContact, Phone: p}
+		}
 	case strings.HasPrefix(e.EventName, "user_send_") && e.Message.MsgID != "":
 		in = message.Inbound{Event: message.EventMedia}
 	default:

@@ -124,6 +124,9 @@ func (f *fixture) waitSent(n int) []zalotest.Sent {
 	return s
 }
 
+// numericSig marks a test row whose timestamp is a JSON number.
+const numericSig = "numeric"
+
 func TestWebhookEvents(t *testing.T) {
 	f := newFixture(t, storetest.SQLite(t))
 	now := f.now
@@ -133,6 +136,11 @@ func TestWebhookEvents(t *testing.T) {
 	image := fmt.Sprintf(`{"app_id":%q,"sender":{"id":"7722"},"recipient":{"id":%q},"event_name":"user_send_image","message":{"msg_id":"96d3cdf3af150460909a","text":"ảnh","attachments":[{"type":"image","payload":{"thumbnail":"https://x","url":"https://x"}}]},"timestamp":"%d"}`, appID, oaID, now.UnixMilli())
 	seen := fmt.Sprintf(`{"app_id":%q,"sender":{"id":%q},"recipient":{"id":%q},"event_name":"user_seen_message","message":{"msg_ids":["a"]},"timestamp":"%d"}`, appID, userID, oaID, now.UnixMilli())
 	otherApp := strings.Replace(textEvent("x1", "HD", now), appID, "999", 1)
+	// Some Zalo tools send the timestamp as a JSON number: the MAC covers
+	// its digits all the same.
+	numeric := strings.Replace(textEvent("n1", "HD", now), fmt.Sprintf(`"timestamp":"%d"`, now.UnixMilli()), fmt.Sprintf(`"timestamp":%d`, now.UnixMilli()), 1)
+	nul := strings.Replace(textEvent("nul1", "D@VC", now), "@", `\u0000`, 1) // JSON's escape of NUL
+	nulID := strings.Replace(textEvent("a@b", "HD", now), "@", `\u0000`, 1)
 	tests := []struct {
 		name   string
 		body   string
@@ -153,9 +161,15 @@ func TestWebhookEvents(t *testing.T) {
 		{"receipt: nothing", seen, "", 200, 2},
 		{"image: polite reply", image, "", 200, 3},
 		{"not json", `{"app_id":`, "", 400, 3},
+		{"numeric timestamp", numeric, numericSig, 200, 4},
+		{"NUL in the text: cleaned", nul, "", 200, 5},
+		{"NUL in the id: refused", nulID, "", 400, 5},
 	}
 	for _, tc := range tests {
 		sig := tc.sig
+		if sig == numericSig {
+			sig = zalo.Sign(appID, []byte(tc.body), strconv.FormatInt(now.UnixMilli(), 10), oaSecret)
+		}
 		switch sig {
 		case "":
 			sig = signed(tc.body)
@@ -183,6 +197,12 @@ func TestWebhookEvents(t *testing.T) {
 	}
 	if sent[2].UserID != "7722" || !strings.Contains(sent[2].Text, "văn bản") {
 		t.Fatalf("media reply %+v", sent[2])
+	}
+	if !strings.Contains(sent[3].Text, "Cách dùng") {
+		t.Fatalf("numeric timestamp: %+v", sent[3])
+	}
+	if !strings.Contains(sent[4].Text, "DVC") && !strings.Contains(sent[4].Text, "Cách dùng") && !strings.Contains(sent[4].Text, "mã hồ sơ") {
+		t.Fatalf("NUL text: %+v", sent[4])
 	}
 	big := textEvent("big", strings.Repeat("a", 1<<20), now)
 	if got := f.post(big, signed(big)); got != http.StatusRequestEntityTooLarge {

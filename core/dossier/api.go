@@ -24,6 +24,7 @@ type API struct {
 	log     *slog.Logger
 	events  *prometheus.CounterVec
 	refused *prometheus.CounterVec
+	linker  Linker
 }
 
 // APIOption configures an API.
@@ -34,6 +35,14 @@ func WithClock(now func() time.Time) APIOption { return func(a *API) { a.now = n
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) APIOption { return func(a *API) { a.log = l } }
+
+// Linker gives a stored dossier its public look-up URL (core/lookup).
+type Linker interface {
+	LookupURL(ctx context.Context, code string) (string, error)
+}
+
+// WithLinker answers every result with its dossier's lookup_url.
+func WithLinker(l Linker) APIOption { return func(a *API) { a.linker = l } }
 
 // WithMetrics registers the API's counters on reg.
 func WithMetrics(reg prometheus.Registerer) APIOption {
@@ -113,7 +122,40 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.events.WithLabelValues(string(res.Result)).Inc()
 	}
 	a.log.Info("dossier events ingested", "events", len(events))
-	httpx.JSON(w, http.StatusOK, map[string]any{"results": results})
+	httpx.JSON(w, http.StatusOK, map[string]any{"results": a.withLinks(r.Context(), events, results)})
+}
+
+// linkedResult is a result with its dossier's look-up link.
+type linkedResult struct {
+	Result
+	LookupURL string `json:"lookup_url,omitempty"`
+}
+
+// withLinks adds each dossier's lookup_url (results[i] answers events[i]).
+// The events are stored by now: a link that cannot be made is logged and
+// left out, never turned into a failure the sender would retry.
+func (a *API) withLinks(ctx context.Context, events []Event, results []Result) any {
+	if a.linker == nil || len(events) != len(results) {
+		return results
+	}
+	// Links are extra: a slow database costs them, not the answer.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out := make([]linkedResult, len(results))
+	urls := map[string]string{}
+	for i, res := range results {
+		code := events[i].Dossier.Code
+		u, ok := urls[code]
+		if !ok {
+			var err error
+			if u, err = a.linker.LookupURL(ctx, code); err != nil {
+				a.log.Warn("no look-up link for a dossier", "code", code, "error", err)
+			}
+			urls[code] = u
+		}
+		out[i] = linkedResult{Result: res, LookupURL: u}
+	}
+	return out
 }
 
 func (a *API) refuse(w http.ResponseWriter, status int, reason, msg string) {

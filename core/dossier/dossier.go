@@ -14,6 +14,11 @@ import (
 // ErrNotFound is returned by stores for an unknown dossier code.
 var ErrNotFound = errors.New("dossier not found")
 
+// ErrUnavailable wraps a store error that means the database cannot be used
+// now (unreachable, or past the store's deadline): the API answers 503 and
+// the one-stop system retries.
+var ErrUnavailable = errors.New("dossier store unavailable")
+
 // Dossier is the latest known state of one dossier. Times are UTC.
 type Dossier struct {
 	Code           string
@@ -22,6 +27,7 @@ type Dossier struct {
 	Agency         string
 	ApplicantName  string // personal: masked for anyone but the applicant
 	ApplicantPhone string // normalised (84…); decides who the applicant is
+	ApplicantEmail string // personal: where notices may go by e-mail; never shown
 	SubmittedVia   string // truc_tiep, truc_tuyen, buu_chinh
 	ReceivedAt     *time.Time
 	DueAt          *time.Time
@@ -93,19 +99,51 @@ func (d Dossier) IsApplicant(normalizedPhone string) bool {
 }
 
 // MaskName keeps the family name and reduces the other words to initials:
-// "NGUYỄN VĂN AN" → "Nguyễn V. A." (domain.md §6.3).
+// "NGUYỄN VĂN AN" → "Nguyễn V. A." (domain.md §6.3). Words are split on
+// blanks, hyphens and dots and where a capital follows a small letter, so
+// "NguyễnVănAn" and "Nguyễn-Văn-An" are masked too. A name of one word is
+// reduced to its initial: kept whole, it would be the full name.
 func MaskName(name string) string {
-	words := strings.Fields(vntext.NFC(name))
+	words := nameWords(vntext.NFC(name))
 	if len(words) == 0 {
 		return ""
 	}
 	out := make([]string, len(words))
-	out[0] = titleWord(words[0])
-	for i, w := range words[1:] {
+	for i, w := range words {
 		r, _ := utf8.DecodeRuneInString(w)
-		out[i+1] = string(unicode.ToUpper(r)) + "."
+		out[i] = string(unicode.ToUpper(r)) + "."
+	}
+	if len(words) > 1 {
+		out[0] = titleWord(words[0])
 	}
 	return strings.Join(out, " ")
+}
+
+// nameWords splits a name into its words.
+func nameWords(name string) []string {
+	var words []string
+	var cur []rune
+	flush := func() {
+		if len(cur) > 0 {
+			words = append(words, string(cur))
+			cur = cur[:0]
+		}
+	}
+	prevLower := false
+	for _, r := range name {
+		switch {
+		case unicode.IsSpace(r) || r == '-' || r == '.' || r == ',' || r == '_' || r == '‐' || r == '–':
+			flush()
+			prevLower = false
+			continue
+		case unicode.IsUpper(r) && prevLower:
+			flush()
+		}
+		cur = append(cur, r)
+		prevLower = unicode.IsLower(r)
+	}
+	flush()
+	return words
 }
 
 func titleWord(w string) string {
@@ -143,10 +181,13 @@ type Store interface {
 	// ApplyEvents stores events in one transaction, in order. An event whose
 	// id is already stored is a Duplicate and changes nothing. Otherwise it
 	// joins the history, and it becomes the dossier's current state only if
-	// its OccurredAt is not earlier than the current state's (else Stale).
+	// its OccurredAt is not earlier than the current state's (else Stale);
+	// between equal OccurredAt the later arrival wins. A database that does
+	// not answer in time gives an error wrapping ErrUnavailable.
 	ApplyEvents(ctx context.Context, events []Event) ([]Result, error)
 	// Dossier returns the current state, or ErrNotFound.
 	Dossier(ctx context.Context, code string) (Dossier, error)
-	// History returns the dossier's events, oldest first.
+	// History returns the dossier's events, oldest first (equal OccurredAt
+	// in the order they arrived).
 	History(ctx context.Context, code string) ([]Event, error)
 }

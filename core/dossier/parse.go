@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/mail"
 	"strings"
 	"time"
 	"unicode"
@@ -34,6 +35,7 @@ type wireDossier struct {
 	Agency         *string `json:"agency"`
 	ApplicantName  *string `json:"applicant_name"`
 	ApplicantPhone *string `json:"applicant_phone"`
+	ApplicantEmail *string `json:"applicant_email"`
 	SubmittedVia   *string `json:"submitted_via"`
 	ReceivedAt     *string `json:"received_at"`
 	DueAt          *string `json:"due_at"`
@@ -216,6 +218,13 @@ func parseDossier(w *wireDossier, now time.Time) (Dossier, *FieldError) {
 			return fail("applicant_phone", "is not a valid Vietnamese phone number")
 		}
 		d.ApplicantPhone = n
+	}
+	if e := optional(w.ApplicantEmail); e != "" {
+		a, err := mail.ParseAddress(e)
+		if err != nil || a.Name != "" || len(e) > 254 {
+			return fail("applicant_email", "is not an e-mail address")
+		}
+		d.ApplicantEmail = a.Address
 	}
 	switch via := optional(w.SubmittedVia); via {
 	case "", "truc_tiep", "truc_tuyen", "buu_chinh":

@@ -18,6 +18,7 @@ const (
 const (
 	EventWelcome = "welcome" // a conversation starts: greet
 	EventMedia   = "media"   // a picture, sticker, file: say what we read
+	EventContact = "contact" // the user shared a phone (Inbound.Phone): Zalo user_submit_info
 )
 
 // Inbound is one message from a user.
