@@ -35,8 +35,9 @@ type DB struct {
 	bun     *bun.DB
 	dialect Dialect
 	now     func() time.Time
-	syncMu  sync.Mutex // the sync lock on SQLite (one process)
-	stmts   sync.Map   // name → SQL text of hot-path statements
+	syncMu  sync.Mutex   // the sync lock on SQLite (one process)
+	notices *NoticeStore // set by EnableNotices: Dossiers() queues notices
+	stmts   sync.Map     // name → SQL text of hot-path statements
 }
 
 // IsPostgresURL reports whether a DVCBOT_DATABASE_URL names Postgres rather

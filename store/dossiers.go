@@ -28,6 +28,7 @@ type dossierRow struct {
 	Agency         string     `bun:"agency" json:"agency"`
 	ApplicantName  string     `bun:"applicant_name" json:"applicant_name"`
 	ApplicantPhone string     `bun:"applicant_phone" json:"applicant_phone"`
+	ApplicantEmail string     `bun:"applicant_email" json:"applicant_email"`
 	SubmittedVia   string     `bun:"submitted_via" json:"submitted_via"`
 	ReceivedAt     *time.Time `bun:"received_at" json:"received_at"`
 	DueAt          *time.Time `bun:"due_at" json:"due_at"`
@@ -60,7 +61,7 @@ type dossierEventRow struct {
 func (r dossierRow) dossier() dossier.Dossier {
 	return dossier.Dossier{
 		Code: r.Code, ProcedureCode: r.ProcedureCode, ProcedureName: r.ProcedureName, Agency: r.Agency,
-		ApplicantName: r.ApplicantName, ApplicantPhone: r.ApplicantPhone, SubmittedVia: r.SubmittedVia,
+		ApplicantName: r.ApplicantName, ApplicantPhone: r.ApplicantPhone, ApplicantEmail: r.ApplicantEmail, SubmittedVia: r.SubmittedVia,
 		ReceivedAt: utcPtr(r.ReceivedAt), DueAt: utcPtr(r.DueAt), FinishedAt: utcPtr(r.FinishedAt),
 		ReturnedAt: utcPtr(r.ReturnedAt), Officer: r.Officer, Status: dossier.Status(r.Status),
 		Note: r.Note, StatusAt: r.StatusAt.UTC(), LastEventID: r.LastEventID, UpdatedAt: r.UpdatedAt.UTC(),
@@ -73,7 +74,9 @@ func (r dossierRow) dossier() dossier.Dossier {
 const DossierTimeout = 5 * time.Second
 
 // Dossiers returns the dossier repository.
-func (db *DB) Dossiers() dossier.Store { return dossierStore{db: db, timeout: DossierTimeout} }
+func (db *DB) Dossiers() dossier.Store {
+	return dossierStore{db: db, timeout: DossierTimeout, notices: db.notices}
+}
 
 // DossiersWithTimeout returns the dossier repository with another deadline
 // per database call (tests of a stalled database).
@@ -84,11 +87,12 @@ func (db *DB) DossiersWithTimeout(d time.Duration) dossier.Store {
 type dossierStore struct {
 	db      *DB
 	timeout time.Duration
+	notices *NoticeStore // queues the notices of accepted events (nil: none)
 }
 
 // dossierUpdate lists what a newer event overwrites (created_at stays).
 var dossierUpdate = []string{
-	"procedure_code", "procedure_name", "agency", "applicant_name", "applicant_phone", "submitted_via",
+	"procedure_code", "procedure_name", "agency", "applicant_name", "applicant_phone", "applicant_email", "submitted_via",
 	"received_at", "due_at", "finished_at", "returned_at", "officer", "status", "note", "status_at",
 	"status_seq", "last_event_id", "updated_at",
 }
@@ -114,6 +118,7 @@ func (s dossierStore) ApplyEvents(ctx context.Context, events []dossier.Event) (
 	txCtx, cancel := context.WithTimeout(ctx, s.txTimeout(len(events)))
 	defer cancel()
 	err := s.db.bun.RunInTx(txCtx, nil, func(txCtx context.Context, tx bun.Tx) error {
+		var accepted []dossier.Event // their notices are queued in this transaction
 		for i, ev := range events {
 			results[i] = dossier.Result{EventID: ev.ID, Result: dossier.Accepted}
 			er := dossierEventRow{
@@ -143,7 +148,7 @@ func (s dossierStore) ApplyEvents(ctx context.Context, events []dossier.Event) (
 			d := ev.Dossier
 			row := dossierRow{
 				Code: d.Code, ProcedureCode: d.ProcedureCode, ProcedureName: d.ProcedureName, Agency: d.Agency,
-				ApplicantName: d.ApplicantName, ApplicantPhone: d.ApplicantPhone, SubmittedVia: d.SubmittedVia,
+				ApplicantName: d.ApplicantName, ApplicantPhone: d.ApplicantPhone, ApplicantEmail: d.ApplicantEmail, SubmittedVia: d.SubmittedVia,
 				ReceivedAt: utcPtr(d.ReceivedAt), DueAt: utcPtr(d.DueAt), FinishedAt: utcPtr(d.FinishedAt),
 				ReturnedAt: utcPtr(d.ReturnedAt), Officer: d.Officer, Status: int(ev.Status), Note: ev.Note,
 				StatusAt: ev.OccurredAt.UTC(), StatusSeq: er.ID, LastEventID: ev.ID, CreatedAt: now, UpdatedAt: now,
@@ -173,9 +178,11 @@ func (s dossierStore) ApplyEvents(ctx context.Context, events []dossier.Event) (
 				if err != nil {
 					return fmt.Errorf("marking event %s stale: %w", ev.ID, err)
 				}
+				continue
 			}
+			accepted = append(accepted, ev)
 		}
-		return nil
+		return s.call(txCtx, func(ctx context.Context) error { return s.notices.queueEvents(ctx, tx, accepted, now) })
 	})
 	if err != nil {
 		return nil, unavailable(txCtx, err)

@@ -162,9 +162,9 @@ func parseSQLiteTime(s string) (time.Time, error) {
 }
 
 // Complete implements inbound.Store: one statement in the common cases (a
-// sync reply, with or without the session on Postgres), a transaction when
-// outbox rows go with it.
-func (s *InboundStore) Complete(ctx context.Context, k inbound.Key, reply message.Reply, secret bool, out []notify.Message, saved *session.Session) error {
+// sync reply, with its session and one look-up, on Postgres), a
+// transaction when outbox rows go with it or on SQLite.
+func (s *InboundStore) Complete(ctx context.Context, k inbound.Key, reply message.Reply, secret bool, out []notify.Message, turn *session.Turn) error {
 	db := s.db
 	b, err := json.Marshal(reply)
 	if err != nil {
@@ -172,16 +172,21 @@ func (s *InboundStore) Complete(ctx context.Context, k inbound.Key, reply messag
 	}
 	now := db.utcNow()
 	args := []any{k.Channel, k.MessageID, k.Sender, string(b), db.ts(now), secret, len(out) > 0}
+	var saved *session.Session
+	var lookups []session.Lookup
+	if turn != nil {
+		saved, lookups = turn.Saved, turn.Lookups
+	}
 	switch {
-	case saved == nil && len(out) == 0:
+	case saved == nil && len(lookups) == 0 && len(out) == 0:
 		if _, err := db.bun.DB.ExecContext(ctx, completeSQL, db.prepared(args...)...); err != nil {
 			return fmt.Errorf("completing inbound %s: %w", k, err)
 		}
 		return nil
-	case len(out) == 0 && db.dialect == Postgres:
+	case len(out) == 0 && len(lookups) <= 1 && db.dialect == Postgres:
+		q, qargs := completePG(db, args, saved, lookups, k)
 		var n int
-		err := db.bun.DB.QueryRowContext(ctx, completeWithSessionPG, db.prepared(append(args, db.sessionArgs(saved)...)...)...).Scan(&n)
-		if err != nil {
+		if err := db.bun.DB.QueryRowContext(ctx, q, db.prepared(qargs...)...).Scan(&n); err != nil {
 			return fmt.Errorf("completing inbound %s: %w", k, err)
 		}
 		if n != 1 {
@@ -194,6 +199,9 @@ func (s *InboundStore) Complete(ctx context.Context, k inbound.Key, reply messag
 			if err := db.saveTurnSession(ctx, tx, saved, now); err != nil {
 				return err
 			}
+		}
+		if err := db.insertLookups(ctx, tx, k.Channel, k.Sender, lookups, now); err != nil {
+			return err
 		}
 		if _, err := tx.Tx.ExecContext(ctx, completeSQL, db.prepared(args...)...); err != nil {
 			return fmt.Errorf("completing inbound %s: %w", k, err)

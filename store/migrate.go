@@ -289,6 +289,162 @@ CREATE TABLE outbox_receipts (
 	received_at {{ts}} NOT NULL
 );
 CREATE INDEX outbox_receipts_outbox_idx ON outbox_receipts (outbox_id, id)`},
+	{"proactive notices", `
+CREATE TABLE notices (
+	outbox_id BIGINT PRIMARY KEY,
+	dossier_code TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	status INTEGER NOT NULL,
+	due_date TEXT NOT NULL DEFAULT '',
+	outbox_kind TEXT NOT NULL,
+	recipient TEXT NOT NULL,
+	identity TEXT NOT NULL DEFAULT '',
+	lane TEXT NOT NULL,
+	state TEXT NOT NULL,
+	event_at {{ts}} NOT NULL,
+	queued_at {{ts}} NOT NULL,
+	held_until {{ts}},
+	fallback_phone TEXT NOT NULL DEFAULT '',
+	fallback_text TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX notices_dossier_idx ON notices (dossier_code, lane, event_at);
+CREATE TABLE notice_subscriptions (
+	channel TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	dossier_code TEXT NOT NULL,
+	phone TEXT NOT NULL DEFAULT '',
+	active BOOLEAN NOT NULL,
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL,
+	PRIMARY KEY (channel, user_id, dossier_code)
+);
+CREATE INDEX notice_subscriptions_dossier_idx ON notice_subscriptions (dossier_code);
+CREATE INDEX notice_subscriptions_phone_idx ON notice_subscriptions (phone);
+CREATE TABLE notice_optouts (
+	identity TEXT PRIMARY KEY,
+	created_at {{ts}} NOT NULL
+);
+INSERT INTO notice_optouts (identity, created_at) SELECT 'sms:' || phone, created_at FROM sms_optouts;
+CREATE TABLE notice_audit (
+	id {{pk}},
+	channel TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	action TEXT NOT NULL,
+	dossier_code TEXT NOT NULL DEFAULT '',
+	detail TEXT NOT NULL DEFAULT '',
+	created_at {{ts}} NOT NULL
+);
+CREATE INDEX notice_audit_user_idx ON notice_audit (channel, user_id, created_at);
+CREATE TABLE notice_pace (
+	name TEXT PRIMARY KEY,
+	next_us BIGINT NOT NULL
+);
+ALTER TABLE dossiers ADD COLUMN applicant_email TEXT NOT NULL DEFAULT '';
+CREATE INDEX dossiers_overdue_idx ON dossiers (status, due_at);
+CREATE INDEX inbound_sender_idx ON inbound (channel, sender, received_at)`},
+	{"console: accounts, sessions, API keys, audit log, search tuning, retention", `
+CREATE TABLE console_accounts (
+	id {{pk}},
+	email TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL DEFAULT '',
+	role TEXT NOT NULL,
+	agency TEXT NOT NULL DEFAULT '',
+	password_hash TEXT NOT NULL,
+	closed_at {{ts}},
+	failed_signins INTEGER NOT NULL DEFAULT 0,
+	locked_until {{ts}},
+	last_signin_at {{ts}},
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL
+);
+CREATE TABLE console_sessions (
+	token_hash TEXT PRIMARY KEY,
+	account_id BIGINT NOT NULL,
+	ip TEXT NOT NULL DEFAULT '',
+	created_at {{ts}} NOT NULL,
+	expires_at {{ts}} NOT NULL
+);
+CREATE INDEX console_sessions_account_idx ON console_sessions (account_id);
+CREATE INDEX console_sessions_expires_idx ON console_sessions (expires_at);
+CREATE TABLE console_api_keys (
+	id {{pk}},
+	name TEXT NOT NULL,
+	role TEXT NOT NULL,
+	agency TEXT NOT NULL DEFAULT '',
+	prefix TEXT NOT NULL,
+	key_hash TEXT NOT NULL UNIQUE,
+	created_at {{ts}} NOT NULL,
+	revoked_at {{ts}},
+	last_used_at {{ts}}
+);
+CREATE TABLE console_signins (
+	id {{pk}},
+	ip TEXT NOT NULL,
+	ok BOOLEAN NOT NULL,
+	created_at {{ts}} NOT NULL
+);
+CREATE INDEX console_signins_ip_idx ON console_signins (ip, created_at);
+CREATE TABLE audit_log (
+	id {{pk}},
+	at {{ts}} NOT NULL,
+	actor TEXT NOT NULL,
+	role TEXT NOT NULL DEFAULT '',
+	source TEXT NOT NULL DEFAULT '',
+	action TEXT NOT NULL,
+	target TEXT NOT NULL DEFAULT '',
+	before_value TEXT NOT NULL DEFAULT '',
+	after_value TEXT NOT NULL DEFAULT '',
+	channel TEXT NOT NULL DEFAULT '',
+	user_hash TEXT NOT NULL DEFAULT '',
+	dossier_code TEXT NOT NULL DEFAULT '',
+	agency TEXT NOT NULL DEFAULT '',
+	tier INTEGER
+);
+CREATE INDEX audit_log_at_idx ON audit_log (at);
+CREATE INDEX audit_log_dossier_idx ON audit_log (dossier_code, at);
+CREATE INDEX audit_log_action_idx ON audit_log (action, at);
+CREATE TABLE search_misses (
+	query_key TEXT PRIMARY KEY,
+	query TEXT NOT NULL DEFAULT '',
+	kind TEXT NOT NULL,
+	count INTEGER NOT NULL DEFAULT 0,
+	first_seen {{ts}} NOT NULL,
+	last_seen {{ts}} NOT NULL
+);
+CREATE INDEX search_misses_seen_idx ON search_misses (last_seen);
+CREATE TABLE search_overrides (
+	id {{pk}},
+	kind TEXT NOT NULL,
+	term TEXT NOT NULL,
+	replacement TEXT NOT NULL DEFAULT '',
+	created_by TEXT NOT NULL DEFAULT '',
+	created_at {{ts}} NOT NULL,
+	UNIQUE (kind, term)
+);
+CREATE TABLE search_overrides_state (
+	id INTEGER PRIMARY KEY,
+	version BIGINT NOT NULL
+);
+INSERT INTO search_overrides_state (id, version) VALUES (1, 0);
+CREATE TABLE job_runs (
+	name TEXT PRIMARY KEY,
+	last_run_at {{ts}} NOT NULL
+);
+ALTER TABLE officers ADD COLUMN agency TEXT NOT NULL DEFAULT '';
+ALTER TABLE dossier_events ADD COLUMN redacted BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX outbox_created_idx ON outbox (state, id)`},
+	{"look-up links", `
+CREATE TABLE lookup_links (
+	token TEXT PRIMARY KEY,
+	dossier_code TEXT NOT NULL,
+	created_at {{ts}} NOT NULL
+);
+CREATE INDEX lookup_links_dossier_idx ON lookup_links (dossier_code);
+CREATE TABLE lookup_secret (
+	id INTEGER PRIMARY KEY,
+	secret TEXT NOT NULL,
+	created_at {{ts}} NOT NULL
+)`},
 }
 
 func (db *DB) render(sqlText string) string {

@@ -24,6 +24,7 @@ type officerRow struct {
 	TelegramChatID  *int64     `bun:"telegram_chat_id"`
 	CreatedAt       time.Time  `bun:"created_at"`
 	LinkedAt        *time.Time `bun:"linked_at"`
+	Agency          string     `bun:"agency"` // the console's agency scope
 }
 
 func (r officerRow) officer() officers.Officer {

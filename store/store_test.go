@@ -312,3 +312,188 @@ func TestSQLitePathWithURICharacters(t *testing.T) {
 		t.Fatalf("the database is not at the path given: %v", err)
 	}
 }
+
+// Events with equal occurred_at are ordered by arrival: the later one rules
+// the dossier and both are in the history, in arrival order.
+func TestApplyEventsEqualOccurredAt(t *testing.T) {
+	const occurred = "2024-03-06T09:00:00+07:00"
+	a := event("a", occurred, dossier.ChoBoSung)
+	b := event("b", occurred, dossier.DangXuLy)
+	tests := []struct {
+		name     string
+		batches  [][]dossier.Event
+		want     []dossier.Outcome
+		status   dossier.Status
+		last     string
+		note     string
+		histIDs  []string
+		histNote []string
+	}{
+		{"a then b", [][]dossier.Event{{a}, {b}}, []dossier.Outcome{dossier.Accepted, dossier.Accepted},
+			dossier.DangXuLy, "b", "ghi chú b", []string{"a", "b"}, []string{"ghi chú a", "ghi chú b"}},
+		{"b then a", [][]dossier.Event{{b}, {a}}, []dossier.Outcome{dossier.Accepted, dossier.Accepted},
+			dossier.ChoBoSung, "a", "ghi chú a", []string{"b", "a"}, []string{"ghi chú b", "ghi chú a"}},
+		{"a, b in one batch", [][]dossier.Event{{a, b}}, []dossier.Outcome{dossier.Accepted, dossier.Accepted},
+			dossier.DangXuLy, "b", "ghi chú b", []string{"a", "b"}, []string{"ghi chú a", "ghi chú b"}},
+		{"b, a, replay of b", [][]dossier.Event{{b}, {a, b}}, []dossier.Outcome{dossier.Accepted, dossier.Accepted, dossier.Duplicate},
+			dossier.ChoBoSung, "a", "ghi chú a", []string{"b", "a"}, []string{"ghi chú b", "ghi chú a"}},
+		{"older after two equal", [][]dossier.Event{{a}, {b}, {event("c", "2024-03-06T08:59:59+07:00", dossier.DaTiepNhan)}},
+			[]dossier.Outcome{dossier.Accepted, dossier.Accepted, dossier.Stale},
+			dossier.DangXuLy, "b", "ghi chú b", []string{"c", "a", "b"}, []string{"ghi chú c", "ghi chú a", "ghi chú b"}},
+	}
+	for _, backend := range storetest.Backends() {
+		for _, tc := range tests {
+			t.Run(backend.Name+"/"+tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				ds := backend.Open(t).Dossiers()
+				var got []dossier.Outcome
+				for _, batch := range tc.batches {
+					res, err := ds.ApplyEvents(ctx, batch)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range res {
+						got = append(got, r.Result)
+					}
+				}
+				if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+					t.Fatalf("outcomes %v, want %v", got, tc.want)
+				}
+				d, err := ds.Dossier(ctx, "000.00.20.H17-240305-0001")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Status != tc.status || d.LastEventID != tc.last || d.Note != tc.note || !d.StatusAt.Equal(at(occurred)) {
+					t.Fatalf("dossier %v %q from %s at %v; want %v %q from %s", d.Status, d.Note, d.LastEventID, d.StatusAt,
+						tc.status, tc.note, tc.last)
+				}
+				hist, err := ds.History(ctx, d.Code)
+				if err != nil || len(hist) != len(tc.histIDs) {
+					t.Fatalf("history %d events, %v; want %d", len(hist), err, len(tc.histIDs))
+				}
+				for i := range hist {
+					if hist[i].ID != tc.histIDs[i] || hist[i].Note != tc.histNote[i] {
+						t.Fatalf("history[%d] = %s %q, want %s %q", i, hist[i].ID, hist[i].Note, tc.histIDs[i], tc.histNote[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+// Ten writers store events that all share one occurred_at: whichever order
+// the database serialises them in, the dossier shows the last of its history
+// (the latest arrival), never an earlier one.
+func TestApplyEventsEqualOccurredAtConcurrent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var evs []dossier.Event
+		for i := range 20 {
+			evs = append(evs, event(fmt.Sprintf("s%02d", i), "2024-03-06T09:00:00+07:00", dossier.Status(i%10+1)))
+		}
+		var wg sync.WaitGroup
+		stored := make(chan string, 200)
+		for w := range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range evs {
+					e := evs[(k*7+w*3)%len(evs)]
+					res, err := db.Dossiers().ApplyEvents(ctx, []dossier.Event{e})
+					if err != nil {
+						t.Errorf("writer %d: %v", w, err)
+						return
+					}
+					if res[0].Result != dossier.Duplicate {
+						stored <- e.ID
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(stored)
+		seen := map[string]int{}
+		for id := range stored {
+			seen[id]++
+		}
+		for _, e := range evs {
+			if seen[e.ID] != 1 {
+				t.Fatalf("event %s stored %d times, want exactly once", e.ID, seen[e.ID])
+			}
+		}
+		hist, err := db.Dossiers().History(ctx, evs[0].Dossier.Code)
+		if err != nil || len(hist) != 20 {
+			t.Fatalf("history %d events, %v", len(hist), err)
+		}
+		d, err := db.Dossiers().Dossier(ctx, evs[0].Dossier.Code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := hist[len(hist)-1]
+		if d.LastEventID != last.ID || d.Status != last.Status || d.Note != last.Note {
+			t.Fatalf("dossier from %s (%v), but the last arrival in the history is %s (%v)", d.LastEventID, d.Status, last.ID, last.Status)
+		}
+	})
+}
+
+// Every call of the dossier store has a deadline: a database that does not
+// answer gives dossier.ErrUnavailable instead of a request hanging for ever.
+// Postgres is stalled with a table lock (readers wait too); SQLite with its
+// write lock (WAL readers never wait, so only writes can stall there).
+func TestDossierStoreDeadline(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	code := "000.00.20.H17-240305-0001"
+	tests := []struct {
+		backend storetest.Backend
+		lock    string
+		reads   bool
+	}{
+		{storetest.Backends()[0], "UPDATE dossiers SET note = note", false},
+		{storetest.Backends()[1], "LOCK TABLE dossiers, dossier_events IN ACCESS EXCLUSIVE MODE", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.backend.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db := tc.backend.Open(t)
+			ds := db.DossiersWithTimeout(timeout)
+			if _, err := ds.ApplyEvents(ctx, []dossier.Event{event("e1", "2024-03-05T10:00:00+07:00", dossier.DaTiepNhan)}); err != nil {
+				t.Fatal(err)
+			}
+			locker, err := db.Bun().BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer locker.Rollback()
+			if _, err := locker.ExecContext(ctx, tc.lock); err != nil {
+				t.Fatal(err)
+			}
+			calls := map[string]func() error{
+				"ApplyEvents": func() error {
+					_, err := ds.ApplyEvents(ctx, []dossier.Event{event("e2", "2024-03-06T10:00:00+07:00", dossier.DangXuLy)})
+					return err
+				},
+			}
+			if tc.reads {
+				calls["Dossier"] = func() error { _, err := ds.Dossier(ctx, code); return err }
+				calls["History"] = func() error { _, err := ds.History(ctx, code); return err }
+			}
+			for name, call := range calls {
+				started := time.Now()
+				err := call()
+				if elapsed := time.Since(started); !errors.Is(err, dossier.ErrUnavailable) || elapsed > 5*time.Second {
+					t.Fatalf("%s on a stalled database: %v after %v, want dossier.ErrUnavailable at the %v deadline", name, err, elapsed, timeout)
+				}
+			}
+			if err := locker.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			res, err := ds.ApplyEvents(ctx, []dossier.Event{event("e2", "2024-03-06T10:00:00+07:00", dossier.DangXuLy)})
+			if err != nil || res[0].Result != dossier.Accepted {
+				t.Fatalf("after the stall: %v, %v; want accepted", res, err)
+			}
+			if d, err := ds.Dossier(ctx, code); err != nil || d.LastEventID != "e2" {
+				t.Fatalf("after the stall: dossier from %q, %v", d.LastEventID, err)
+			}
+		})
+	}
+}

@@ -54,6 +54,12 @@ type Config struct {
 	SpoolMax      int64
 	MetricsListen string
 	MetricsToken  string
+	Notices       noticeConfig // proactive notices (notices.go)
+	Lookup        lookupConfig // look-up links and the read API (lookup.go)
+
+	// Console (console.go): data retention and console sessions.
+	Retention         time.Duration
+	ConsoleSessionTTL time.Duration
 
 	// Channels are the transports of the binary, each with its settings.
 	Channels []channels.Spec
@@ -178,6 +184,9 @@ func settings(c *Config) []config.Setting {
 				return n, nil
 			})),
 	}
+	core = append(core, consoleSettings(c)...)
+	core = append(core, noticeSettings(c)...)
+	core = append(core, lookupSettings(c)...)
 	for _, ch := range c.Channels {
 		core = append(core, ch.Settings()...)
 	}

@@ -27,6 +27,7 @@ func fltEnv(dbURL string, listenPort int, sendURL, spoolDir string) map[string]s
 		"DVCBOT_CLAIM_TIMEOUT":   "5s",
 		"DVCBOT_DEMO":            "true",
 		"DVCBOT_LOG_LEVEL":       "warn",
+		"DVCBOT_NOTICES":         "false", // the demo's overdue notices would be MTs this test does not expect
 	}
 }
 

@@ -217,6 +217,7 @@ func TestSMSThroughRealKannel(t *testing.T) {
 	base, _ := startServe(t, map[string]string{
 		"DVCBOT_DATABASE_URL": dbPath, "DVCBOT_DOSSIER_SECRET": testSecret, "DVCBOT_SMS_KEY": kannelKey,
 		"DVCBOT_SMS_SEND_URL": fmt.Sprintf("http://tester:foobar@127.0.0.1:%d/cgi-bin/sendsms", ports.mtPort),
+		"DVCBOT_NOTICES":      "false", // proactive notices have their own tests (core/notice)
 	})
 	k := startKannel(t, base, ports)
 	if code, body := postEvent(t, base, eventJSON("sms-1", "000.00.20.H17-261121-0077", "CHO_BO_SUNG"), testSecret); code != 200 {

@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dvcbot/dvcbot/bots/citizen"
+	"github.com/dvcbot/dvcbot/bots/notices"
 	"github.com/dvcbot/dvcbot/bots/officer"
-	"github.com/dvcbot/dvcbot/bots/optout"
 	"github.com/dvcbot/dvcbot/channels"
 	"github.com/dvcbot/dvcbot/channels/email"
 	"github.com/dvcbot/dvcbot/core/catalogsync"
@@ -77,7 +77,8 @@ func (a *app) wireConversations(ctx context.Context) error {
 	holder := a.search.Holder()
 	search.NewAPI(holder, a.db.Catalog(), a.log).Register(a.mux)
 	a.bot = citizen.New(a.db.Dossiers(), a.db.Catalog(), holder, a.db.Ratings(), a.db.Sessions(), tr,
-		citizen.WithLogger(a.log), citizen.WithRateLimit(a.cfg.RateLimit), citizen.WithMaxLen(a.cfg.MaxMessageLen))
+		citizen.WithLogger(a.log), citizen.WithRateLimit(a.cfg.RateLimit), citizen.WithMaxLen(a.cfg.MaxMessageLen),
+		citizen.WithLookupAudit(a.db.LookupAudit()))
 	if err := a.wirePipeline(tr); err != nil {
 		return err
 	}
@@ -99,7 +100,7 @@ func (a *app) wireConversations(ctx context.Context) error {
 		ch.Register(a.mux)
 		a.log.Info("channel enabled", "channel", ch.Name())
 	}
-	return a.wireOutbox()
+	return a.wireNotices(ctx) // proactive notices, then the outbox workers
 }
 
 // wirePipeline builds the inbound pipeline every channel hands its
@@ -109,7 +110,7 @@ func (a *app) wirePipeline(tr *i18n.Catalog) error {
 	opts := []inbound.Option{inbound.WithLogger(a.log), inbound.WithMetrics(a.reg), inbound.WithClaimTimeout(a.cfg.ClaimTimeout),
 		// The dossier a message names is read with its claim: a look-up is two round trips in all.
 		inbound.WithPrefetch(func(text string) string { return vntext.FirstNationalCode(text, time.Now()) }),
-		inbound.WithRoute(optout.Route(a.db.SMSOptOuts(), tr, a.log)),
+		inbound.WithRoute(notices.Route(a.db.Notices(nil, nil), a.db.Dossiers(), tr, a.log, nil)),
 		inbound.WithRoute(officer.New(a.db.Officers(), a.db.Sync(), tr).Route(a.log))}
 	sp, err := spool.Open(a.cfg.spoolDir(), a.cfg.SpoolMax, spool.WithLogger(a.log), spool.WithMetrics(a.reg))
 	if err != nil {
@@ -141,7 +142,9 @@ func (a spoolAdapter) Len() (int, int64) { return a.s.Len() }
 
 // channelDeps is what every channel is built from.
 func (a *app) channelDeps() channels.Deps {
-	return channelDeps(a.cfg, a.db, a.pipe, a.tr, a.log, a.reg)
+	d := channelDeps(a.cfg, a.db, a.pipe, a.tr, a.log, a.reg)
+	d.Sessions = a.bot
+	return d
 }
 
 func channelDeps(cfg Config, db *store.DB, pipe *inbound.Pipeline, tr *i18n.Catalog, log *slog.Logger, reg prometheus.Registerer) channels.Deps {
@@ -296,11 +299,19 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		a.Close()
 		return nil, err
 	}
+	if err := a.wireConsole(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.wireLookup(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if cfg.DossierSecret == "" {
 		log.Warn("DVCBOT_DOSSIER_SECRET is not set: POST /api/v1/dossiers answers 503")
 	}
 	a.mux.Handle("POST /api/v1/dossiers", dossier.NewAPI(db.Dossiers(), []byte(cfg.DossierSecret),
-		dossier.WithLogger(log), dossier.WithMetrics(a.reg)))
+		dossier.WithLogger(log), dossier.WithMetrics(a.reg), dossier.WithLinker(a.lookupLinker())))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

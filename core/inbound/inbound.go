@@ -98,11 +98,12 @@ type Store interface {
 	Claim(ctx context.Context, in message.Inbound, raw []byte, staleAfter time.Duration, prefetch string) (Claim, error)
 	// Complete stores the reply of a claimed message and queues out, in one
 	// transaction: the message is done only once its reply is queued.
-	// secret: the text is not kept in clear. saved, when set, is the
+	// secret: the text is not kept in clear. turn, when set, carries the
 	// sender's session as the bot left it, written in the same round trip
 	// if the stored one is still the version it was loaded at (else
-	// session.ErrConflict and nothing is written).
-	Complete(ctx context.Context, k Key, reply message.Reply, secret bool, out []notify.Message, saved *session.Session) error
+	// session.ErrConflict and nothing is written), and the message's
+	// dossier look-ups for the audit log.
+	Complete(ctx context.Context, k Key, reply message.Reply, secret bool, out []notify.Message, turn *session.Turn) error
 	// Stale lists claims still processing since before olderThan and takes
 	// each over (so two sweepers never handle one claim).
 	Stale(ctx context.Context, olderThan time.Time, limit int) ([]Pending, error)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dvcbot/dvcbot/core/console"
 	"github.com/dvcbot/dvcbot/core/i18n"
 	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/message"
@@ -71,11 +72,11 @@ func (s *flakyStore) Claim(ctx context.Context, in message.Inbound, raw []byte, 
 	return s.Store.Claim(ctx, in, raw, stale, prefetch)
 }
 
-func (s *flakyStore) Complete(ctx context.Context, k inbound.Key, r message.Reply, secret bool, out []notify.Message, saved *session.Session) error {
+func (s *flakyStore) Complete(ctx context.Context, k inbound.Key, r message.Reply, secret bool, out []notify.Message, turn *session.Turn) error {
 	if s.down.Load() {
 		return errDown
 	}
-	return s.Store.Complete(ctx, k, r, secret, out, saved)
+	return s.Store.Complete(ctx, k, r, secret, out, turn)
 }
 
 func (s *flakyStore) Ping(ctx context.Context) error {
@@ -524,6 +525,61 @@ func TestSessionTravelsWithTheClaim(t *testing.T) {
 			s, err := db.Sessions().Session(context.Background(), message.SMS, "0905123456")
 			if err != nil || s.RateCount != 24 {
 				t.Fatalf("count %d (%v), want 24", s.RateCount, err)
+			}
+		})
+	}
+}
+
+// lookupBot records a look-up the way the citizen bot does.
+type lookupBot struct {
+	audit interface {
+		Record(ctx context.Context, channel, user, dossier string, tier int) error
+	}
+	sessions session.Store
+}
+
+func (b lookupBot) Handle(ctx context.Context, in message.Inbound, caps message.Capabilities) message.Reply {
+	s, _ := b.sessions.Session(ctx, in.Channel, in.UserID)
+	s.RateCount++
+	_ = b.sessions.SaveSession(ctx, s)
+	if err := b.audit.Record(ctx, in.Channel, in.UserID, in.Text, 0); err != nil {
+		return message.Reply{Text: err.Error(), Failed: true}
+	}
+	return message.Reply{Text: "ok " + in.Text}
+}
+
+func (b lookupBot) Welcome(context.Context, string, string, message.Capabilities) message.Reply {
+	return message.Reply{}
+}
+
+// A look-up is written to the audit log with the reply: once per answered
+// message, none for a retry, whatever the backend's statement shape.
+func TestLookupsAreAuditedWithTheReply(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Open(t)
+			ctx := context.Background()
+			p := inbound.New(db.Inbound(), lookupBot{db.LookupAudit(), db.Sessions()}, mustTr(t), inbound.WithLogger(quiet))
+			p.Register(inbound.Channel{Name: message.SMS, Mode: inbound.Sync, Caps: message.SMSCaps(2, false), OutboxKind: notify.SMS})
+			for _, m := range []message.Inbound{sms("a1", "0905123456", "000.00.20.H17-261102-0004"),
+				sms("a1", "0905123456", "000.00.20.H17-261102-0004"), sms("a2", "0912000111", "000.00.20.H17-261102-0005")} {
+				if res := p.Receive(ctx, m, nil); !strings.HasPrefix(res.Reply.Text, "ok ") {
+					t.Fatalf("reply %q", res.Reply.Text)
+				}
+			}
+			entries, err := db.Console().Audit(ctx, console.AuditFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range entries {
+				if e.Action == "dossier.lookup" {
+					got = append(got, e.Dossier+"/"+e.Channel)
+				}
+			}
+			want := []string{"000.00.20.H17-261102-0005/sms", "000.00.20.H17-261102-0004/sms"} // newest first
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("audited %v, want %v", got, want)
 			}
 		})
 	}

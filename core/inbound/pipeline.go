@@ -352,10 +352,10 @@ func outbound(ch Channel, in message.Inbound, reply message.Reply) []notify.Mess
 		DedupeKey: "reply:" + KeyOf(in).String()}}
 }
 
-func (p *Pipeline) complete(ctx context.Context, in message.Inbound, reply message.Reply, out []notify.Message, saved *session.Session) error {
+func (p *Pipeline) complete(ctx context.Context, in message.Inbound, reply message.Reply, out []notify.Message, turn *session.Turn) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.callTimeout)
 	defer cancel()
-	return p.store.Complete(cctx, KeyOf(in), reply, reply.Secret, out, saved)
+	return p.store.Complete(cctx, KeyOf(in), reply, reply.Secret, out, turn)
 }
 
 // handleAndComplete answers in and records the reply (sent through the
@@ -379,11 +379,7 @@ func (p *Pipeline) handleAndComplete(ctx context.Context, ch Channel, in message
 		if send {
 			out = outbound(ch, in, reply)
 		}
-		var saved *session.Session
-		if turn != nil {
-			saved = turn.Saved
-		}
-		err := p.complete(ctx, in, reply, out, saved)
+		err := p.complete(ctx, in, reply, out, turn)
 		if err != nil {
 			return reply, err
 		}

@@ -10,6 +10,15 @@ import "context"
 type Turn struct {
 	Loaded Session  // as stored when the message was claimed (Version 0: none)
 	Saved  *Session // what the bot saved; nil when it saved nothing
+	// Lookups are the dossier look-ups of this message, written to the
+	// audit log with the reply (so the log has exactly the answered ones).
+	Lookups []Lookup
+}
+
+// Lookup is a dossier look-up and the disclosure tier shown.
+type Lookup struct {
+	Dossier string
+	Tier    int
 }
 
 type turnKey struct{}
