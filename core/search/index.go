@@ -28,7 +28,8 @@ type Hit struct {
 
 // field indexes.
 const (
-	fName = iota
+	fName     = iota // the name without its long parenthesised lists
+	fNameNote        // its long parenthesised lists of sub-cases
 	fField
 	fAgency
 	fResult
@@ -37,7 +38,7 @@ const (
 )
 
 // fieldWeight is how much a match in each field counts.
-var fieldWeight = [numFields]float64{fName: 4, fField: 1.2, fAgency: 0.8, fResult: 1, fDocuments: 0.35}
+var fieldWeight = [numFields]float64{fName: 4, fNameNote: 1.5, fField: 1.2, fAgency: 0.8, fResult: 1, fDocuments: 0.35}
 
 const (
 	k1 = 1.2
@@ -59,6 +60,17 @@ const (
 	maxDocTerms = 64
 	// accentPrefix marks index terms that keep their diacritics.
 	accentPrefix = "="
+	// minNoteWords: a parenthesised part of a name this long is a list of
+	// sub-cases, indexed apart (fNameNote); the qualifiers of 1 to 7 words
+	// ("thực hiện tại cấp tỉnh") are most of them and stay in the name.
+	minNoteWords = 8
+	// actionPenalty scales the score of a procedure that changes a paper
+	// (data/actions.txt) when the query names no such change.
+	actionPenalty = 0.8
+	// notFirstPenalty scales the score of a procedure whose name does not say
+	// a first issuance (data/actions.txt, "+") when the query asks for a paper
+	// and names no change.
+	notFirstPenalty = 0.9
 )
 
 // posting is one (term, procedure) pair with its precomputed BM25F impact.
@@ -74,6 +86,9 @@ type Index struct {
 	post      [][]posting      // by term id, in doc order
 	maxImpact []float32        // by term id
 	byCode    map[string]int32
+	changes   [9][]uint64 // bit sets by doc: [k] names that start with change k (actions.txt), [8] with any
+	firsts    []uint64    // bit set by doc: names that say a first issuance ("cấp mới", "lần đầu")
+	none      []uint64    // an empty bit set by doc
 	an        *Analyzer
 	typos     map[string][]string // a syllable with one letter deleted → syllables
 	vocab     map[string]int      // syllable → document frequency
@@ -112,7 +127,11 @@ func Build(procs []catalog.Procedure, an *Analyzer) *Index {
 func (d *Doc) scanField(f int, fn func(term []byte)) int {
 	switch f {
 	case fName:
-		return scanText(d.Name, f, 0, fn)
+		head, _ := splitName(d.Name)
+		return scanText(head, f, 0, fn)
+	case fNameNote:
+		_, note := splitName(d.Name)
+		return scanText(note, f, 0, fn)
 	case fField:
 		return scanText(d.Field, f, 0, fn)
 	case fAgency:
@@ -130,11 +149,85 @@ func (d *Doc) scanField(f int, fn func(term []byte)) int {
 	return n
 }
 
+// splitName separates a procedure's name from its long parenthesised lists
+// (minNoteWords words or more: sub-cases, kinds of works): "Cấp giấy phép xây
+// dựng mới đối với công trình cấp III, cấp IV (Công trình không theo tuyến/…/
+// Dự án) và nhà ở riêng lẻ" names a house-building permit in 20 words, not 70.
+// Such lists are a field of their own, so they neither dilute the name's
+// length normalisation nor count as much as the name. A short qualifier
+// ("(thực hiện tại cấp tỉnh)") stays in the name.
+func splitName(name string) (head, note string) {
+	if !hasLongList(name) { // most names: parentheses separate words anyway
+		return name, ""
+	}
+	var h, n, seg strings.Builder
+	depth := 0
+	for _, r := range name {
+		switch {
+		case r == '(':
+			depth++
+			seg.WriteByte(' ')
+		case r == ')' && depth > 0:
+			depth--
+			seg.WriteByte(' ')
+			if depth == 0 {
+				if len(strings.Fields(seg.String())) >= minNoteWords {
+					n.WriteString(seg.String())
+				} else {
+					h.WriteString(seg.String())
+				}
+				h.WriteByte(' ')
+				seg.Reset()
+			}
+		case depth > 0:
+			seg.WriteRune(r)
+		default:
+			h.WriteRune(r)
+		}
+	}
+	if seg.Len() > 0 { // unclosed
+		if len(strings.Fields(seg.String())) >= minNoteWords {
+			n.WriteString(seg.String())
+		} else {
+			h.WriteString(seg.String())
+		}
+	}
+	return h.String(), n.String()
+}
+
+// hasLongList reports whether a name has a parenthesised part of
+// minNoteWords words or more, without allocating.
+func hasLongList(name string) bool {
+	depth, words, inWord := 0, 0, false
+	for _, r := range name {
+		switch {
+		case r == '(':
+			depth++
+			if depth == 1 {
+				words = 0
+			}
+			inWord = false
+		case r == ')' && depth > 0:
+			depth--
+			inWord = false
+		case depth > 0 && (r == ' ' || r == '\t' || r == '\n'):
+			inWord = false
+		case depth > 0 && !inWord:
+			inWord = true
+			if words++; words >= minNoteWords {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // scanText scans one text; n is the count so far (documents are capped).
-// Folding needs no NFC pass: combining marks of NFD text are dropped.
+// Folding needs no NFC pass: combining marks of NFD text are dropped. A
+// slash between letters separates words ("đăng ký/biển số"), as in queries.
 func scanText(text string, f, n int, fn func(term []byte)) int {
 	var prev, pair []byte
-	vntext.ScanFolded(text, func(w []byte) bool {
+	one := func(w []byte) bool {
 		if len(w) > 1 && w[0] == '0' && allDigits(w) {
 			for len(w) > 1 && w[0] == '0' {
 				w = w[1:]
@@ -151,8 +244,29 @@ func scanText(text string, f, n int, fn func(term []byte)) int {
 			prev = append(prev[:0], w...)
 		}
 		return f != fDocuments || n < maxDocTerms
+	}
+	vntext.ScanFolded(text, func(w []byte) bool {
+		for {
+			i := letterSlash(w)
+			if i < 0 {
+				return one(w)
+			}
+			if !one(w[:i]) {
+				return false
+			}
+			w = w[i+1:]
+		}
 	})
 	return n
+}
+
+// setBit sets bit i of a bit set of n bits, made at the first bit set.
+func setBit(set []uint64, i int32, n int) []uint64 {
+	if set == nil {
+		set = make([]uint64, (n+63)/64)
+	}
+	set[i/64] |= 1 << (i % 64)
+	return set
 }
 
 func allDigits(b []byte) bool {
@@ -195,12 +309,29 @@ func BuildDocs(docs []Doc, an *Analyzer) *Index {
 		id := int32(len(ix.hits))
 		ix.byCode[d.Code] = id
 		ix.hits = append(ix.hits, Hit{Code: d.Code, Name: d.Name, Field: d.Field, Agency: d.Agency})
+		head, _ := splitName(d.Name)
+		if an.docFirstTime(head) {
+			ix.firsts = setBit(ix.firsts, id, len(docs))
+		}
+		if acts := an.docActions(head); acts != 0 {
+			for k := range 8 {
+				if acts&(1<<k) != 0 {
+					ix.changes[k] = setBit(ix.changes[k], id, len(docs))
+				}
+			}
+			ix.changes[8] = setBit(ix.changes[8], id, len(docs))
+		}
 		clear(impacts)
 		for f := range numFields {
 			clear(tf)
 			n := d.scanField(f, func(t []byte) { tf[termID(t)]++ })
-			if f == fName {
-				for _, w := range vntext.Words(d.Name) {
+			if f == fName || f == fNameNote {
+				head, note := splitName(d.Name)
+				text := head
+				if f == fNameNote {
+					text = note
+				}
+				for _, w := range splitWords(vntext.Words(text)) {
 					accent = append(append(accent[:0], accentPrefix...), w...)
 					tf[termID(accent)]++
 				}
@@ -215,6 +346,7 @@ func BuildDocs(docs []Doc, an *Analyzer) *Index {
 			ix.post[t] = append(ix.post[t], posting{doc: id, impact: float32(v)})
 		}
 	}
+	ix.none = make([]uint64, (len(ix.hits)+63)/64)
 	ix.maxImpact = make([]float32, len(ix.post))
 	for id, ps := range ix.post {
 		for _, p := range ps {
@@ -366,15 +498,16 @@ func (ix *Index) Search(query string, limit, offset int) []Hit {
 		ix.accs.Put(acc)
 	}()
 	want := offset + limit
-	ix.accumulate(q.Terms, want, acc)
+	sc := ix.scores(acc.score, q)
+	ix.accumulate(q.Terms, want, acc, sc)
 	if len(acc.touched) == 0 || offset >= len(acc.touched) {
 		return nil
 	}
-	top := topK(acc.touched, acc.score, ix.hits, want)
+	top := topK(acc.touched, sc, ix.hits, want)
 	out := make([]Hit, 0, len(top))
 	for _, d := range top {
 		h := ix.hits[d]
-		h.Score = math.Round(float64(acc.score[d])*1000) / 1000
+		h.Score = math.Round(float64(sc.final(d))*1000) / 1000
 		out = append(out, h)
 	}
 	return page(out, limit, offset)
@@ -418,14 +551,84 @@ type scoredTerm struct {
 	ub float32 // the most this term can add to one document
 }
 
+// scores are a query's accumulated scores and what makes them final: a
+// procedure that changes a paper in a way the query did not ask for
+// (data/actions.txt) keeps actionPenalty of its score; when the query asks
+// for a paper and names no change, one whose name does not say a first
+// issuance keeps notFirstPenalty. A final score is never above the
+// accumulated one, so bounds on the latter hold for the former.
+type scores struct {
+	s         []float32
+	penalised []uint64   // bit set by doc, full length
+	firsts    []uint64   // bit set by doc, full length
+	keeps     [4]float32 // by penalised bit | firsts bit << 1
+}
+
+// scores returns the final scores of a query that asked for the changes
+// asked: the bit set of the procedures penalised is the one of any change
+// when none was asked (most queries), else the union of the others.
+func (ix *Index) scores(s []float32, q Query) scores {
+	sc := scores{s: s, penalised: ix.changes[8], firsts: ix.firsts}
+	if q.Actions != 0 {
+		var pen []uint64
+		for k := range 8 {
+			if q.Actions&(1<<k) != 0 || ix.changes[k] == nil {
+				continue
+			}
+			if pen == nil {
+				pen = make([]uint64, len(ix.changes[k]))
+			}
+			for i, w := range ix.changes[k] {
+				pen[i] |= w
+			}
+		}
+		sc.penalised = pen
+	}
+	if sc.penalised == nil {
+		sc.penalised = ix.none
+	}
+	if sc.firsts == nil {
+		sc.firsts = ix.none
+	}
+	for i := range sc.keeps {
+		k := float32(1)
+		if i&1 != 0 {
+			k = actionPenalty
+		}
+		if i&2 == 0 && q.Actions == 0 && q.Paper {
+			k *= notFirstPenalty
+		}
+		sc.keeps[i] = k
+	}
+	return sc
+}
+
+// final reads bit sets small enough to stay in cache (12.5 KB each for
+// 100,000 procedures): the scans over candidates call it often.
+func (sc scores) final(d int32) float32 { return sc.s[d] * sc.keep(d) }
+
+// bound is the most d's final score can reach when the terms left add at
+// most remaining.
+func (sc scores) bound(d int32, remaining float32) float32 {
+	return (sc.s[d] + remaining) * sc.keep(d)
+}
+
+// keep is the share of its score d keeps (branch-free).
+func (sc scores) keep(d int32) float32 {
+	w, b := d/64, d%64
+	return sc.keeps[sc.penalised[w]>>b&1|sc.firsts[w]>>b&1<<1]
+}
+
 // accumulate adds the query's term scores into acc, term at a time. Terms go
 // from the most to the least a document can gain from them; once no
 // procedure outside the candidates can reach the k-th best score with what
 // the remaining terms could add, those terms only update the candidates that
 // still can (by binary search in their doc-ordered postings) instead of
-// scanning long lists of common syllables. The top k is the same as a full
-// scan's.
-func (ix *Index) accumulate(terms []Term, k int, acc *accumulator) {
+// scanning long lists of common syllables. The k-th best final score is a
+// lower bound of the final top k, and a procedure's accumulated score plus
+// what the remaining terms could add, times the share it keeps, bounds its
+// final score: the top k is the same as a full scan's.
+func (ix *Index) accumulate(terms []Term, k int, acc *accumulator, sc scores) {
 	st := ix.scoredTerms(terms)
 	var remaining float32
 	for _, t := range st {
@@ -453,7 +656,7 @@ func (ix *Index) accumulate(terms []Term, k int, acc *accumulator) {
 		if i == len(st)-1 || len(acc.touched) < k || remaining >= best || 2*len(acc.touched) > restPostings {
 			continue
 		}
-		theta := kthScore(acc.touched, acc.score, k, acc)
+		theta := kthScore(acc.touched, sc, k, acc)
 		if theta <= remaining {
 			continue
 		}
@@ -461,7 +664,7 @@ func (ix *Index) accumulate(terms []Term, k int, acc *accumulator) {
 		// shrinks as the terms left can add less.
 		cands := acc.cands[:0]
 		for _, d := range acc.touched {
-			if acc.score[d]+remaining >= theta {
+			if sc.bound(d, remaining) >= theta {
 				cands = append(cands, d)
 			}
 		}
@@ -470,10 +673,10 @@ func (ix *Index) accumulate(terms []Term, k int, acc *accumulator) {
 			addTerm(r, cands, acc.score)
 			remaining -= r.ub
 			if len(cands) > k {
-				theta = kthScore(cands, acc.score, k, acc)
+				theta = kthScore(cands, sc, k, acc)
 				kept := cands[:0]
 				for _, d := range cands {
-					if acc.score[d]+remaining >= theta {
+					if sc.bound(d, remaining) >= theta {
 						kept = append(kept, d)
 					}
 				}
@@ -512,11 +715,11 @@ func addTerm(r scoredTerm, cands []int32, score []float32) {
 	}
 }
 
-// kthScore returns the k-th highest score among docs.
-func kthScore(docs []int32, score []float32, k int, acc *accumulator) float32 {
+// kthScore returns the k-th highest final score among docs.
+func kthScore(docs []int32, sc scores, k int, acc *accumulator) float32 {
 	buf := acc.scratch[:0]
 	for _, d := range docs {
-		buf = append(buf, score[d])
+		buf = append(buf, sc.final(d))
 	}
 	acc.scratch = buf
 	// Partial selection: the k-th largest.
@@ -550,10 +753,10 @@ func kthScore(docs []int32, score []float32, k int, acc *accumulator) float32 {
 	return buf[target]
 }
 
-// topK returns the k best documents, by score then code.
-func topK(docs []int32, score []float32, hits []Hit, k int) []int32 {
+// topK returns the k best documents, by final score then code.
+func topK(docs []int32, sc scores, hits []Hit, k int) []int32 {
 	better := func(a, b int32) int {
-		if c := cmp.Compare(score[b], score[a]); c != 0 {
+		if c := cmp.Compare(sc.final(b), sc.final(a)); c != 0 {
 			return c
 		}
 		return strings.Compare(hits[a].Code, hits[b].Code)
@@ -563,17 +766,22 @@ func topK(docs []int32, score []float32, hits []Hit, k int) []int32 {
 		slices.SortFunc(out, better)
 		return out
 	}
-	// Keep the k best in a sorted slice; most candidates fail the first test.
+	// Keep the k best in a sorted slice; most candidates fail the first test
+	// against the k-th score.
 	top := make([]int32, 0, k+1)
+	var kth float32
 	for _, d := range docs {
-		if len(top) == k && better(d, top[k-1]) >= 0 {
-			continue
+		if len(top) == k {
+			if f := sc.final(d); f < kth || f == kth && better(d, top[k-1]) >= 0 {
+				continue
+			}
 		}
 		i, _ := slices.BinarySearchFunc(top, d, better)
 		top = slices.Insert(top, i, d)
 		if len(top) > k {
 			top = top[:k]
 		}
+		kth = sc.final(top[len(top)-1])
 	}
 	return top
 }
@@ -597,7 +805,22 @@ func (ix *Index) Procedure(code string) (Hit, bool) {
 // Holder serves searches from the current index and swaps in a new one
 // atomically: queries never wait for a rebuild.
 type Holder struct {
-	cur atomic.Pointer[Index]
+	cur   atomic.Pointer[Index]
+	hooks atomic.Pointer[queryHooks]
+}
+
+// queryHooks let operators tune search at runtime: rewrite applies their
+// synonyms and stop-words to every query, observe sees each first page of
+// results (to count misses).
+type queryHooks struct {
+	rewrite func(string) string
+	observe func(query string, hits []Hit)
+}
+
+// SetQueryHooks installs the operators' rewrite and observer; either may
+// be nil. Safe while searches run.
+func (h *Holder) SetQueryHooks(rewrite func(string) string, observe func(query string, hits []Hit)) {
+	h.hooks.Store(&queryHooks{rewrite: rewrite, observe: observe})
 }
 
 // NewHolder starts with ix.
@@ -615,5 +838,17 @@ func (h *Holder) Index() *Index { return h.cur.Load() }
 
 // Search searches the current index.
 func (h *Holder) Search(query string, limit, offset int) []Hit {
-	return h.cur.Load().Search(query, limit, offset)
+	hk := h.hooks.Load()
+	if hk == nil {
+		return h.cur.Load().Search(query, limit, offset)
+	}
+	q := query
+	if hk.rewrite != nil {
+		q = hk.rewrite(query)
+	}
+	hits := h.cur.Load().Search(q, limit, offset)
+	if hk.observe != nil && offset == 0 {
+		hk.observe(query, hits)
+	}
+	return hits
 }

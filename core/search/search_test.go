@@ -1,6 +1,7 @@
 package search
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -134,7 +135,8 @@ func TestPruningIsExact(t *testing.T) {
 	}
 	full := func(q string, k int) []string {
 		score := map[int32]float32{}
-		for _, st := range ix.scoredTerms(ix.an.analyze(q, ix.correct).Terms) {
+		aq := ix.an.analyze(q, ix.correct)
+		for _, st := range ix.scoredTerms(aq.Terms) {
 			for _, p := range st.ps {
 				score[p.doc] += st.w * p.impact
 			}
@@ -146,7 +148,7 @@ func TestPruningIsExact(t *testing.T) {
 			sc[d] = s
 		}
 		var out []string
-		for _, d := range topK(docs, sc, ix.hits, k) {
+		for _, d := range topK(docs, ix.scores(sc, aq), ix.hits, k) {
 			out = append(out, ix.hits[d].Code)
 		}
 		return out
@@ -173,5 +175,33 @@ func TestPruningIsExact(t *testing.T) {
 	}
 	if checked < 300 {
 		t.Fatalf("only %d comparisons", checked)
+	}
+}
+
+// Operators' hooks: a rewrite reaches the index, the observer sees the
+// first page only, with the query as typed.
+func TestHolderQueryHooks(t *testing.T) {
+	an, err := NewAnalyzer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHolder(BuildDocs([]Doc{
+		{Code: "1.001193", Name: "Thủ tục đăng ký khai sinh"},
+		{Code: "2.000528", Name: "Thủ tục đăng ký kết hôn"},
+	}, an))
+	var seen []string
+	h.SetQueryHooks(func(q string) string {
+		if q == "lam giay khai sinh cho be" {
+			return "dang ky khai sinh"
+		}
+		return q
+	}, func(q string, hits []Hit) { seen = append(seen, fmt.Sprintf("%s:%d", q, len(hits))) })
+	hits := h.Search("lam giay khai sinh cho be", 3, 0)
+	if len(hits) == 0 || hits[0].Code != "1.001193" {
+		t.Fatalf("rewritten query: %+v", hits)
+	}
+	h.Search("lam giay khai sinh cho be", 3, 3) // a later page: not observed
+	if len(seen) != 1 || !strings.HasPrefix(seen[0], "lam giay khai sinh cho be:") {
+		t.Fatalf("observed %v", seen)
 	}
 }
