@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -111,7 +112,7 @@ func (a *app) wirePipeline(tr *i18n.Catalog) error {
 		// The dossier a message names is read with its claim: a look-up is two round trips in all.
 		inbound.WithPrefetch(func(text string) string { return vntext.FirstNationalCode(text, time.Now()) }),
 		inbound.WithRoute(notices.Route(a.db.Notices(nil, nil), a.db.Dossiers(), tr, a.log, nil)),
-		inbound.WithRoute(officer.New(a.db.Officers(), a.db.Sync(), tr).Route(a.log))}
+		inbound.WithRoute(officer.New(a.db.Officers(), a.db.Sync(), tr).Route(a.log)), a.handoffRoute(tr)}
 	sp, err := spool.Open(a.cfg.spoolDir(), a.cfg.SpoolMax, spool.WithLogger(a.log), spool.WithMetrics(a.reg))
 	if err != nil {
 		return fmt.Errorf("DVCBOT_SPOOL_DIR: %w", err)
@@ -465,6 +466,10 @@ func cmdServe(ctx context.Context, e env, cfg Config, args []string) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", a.metricsHandler(true))
+		// Profiles only here, on the operators' listener.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- msrv.Serve(mln) }()
 		defer msrv.Close()

@@ -12,17 +12,49 @@ const (
 	gsmExtension = "\f^{}\\[~]|€"
 )
 
-var gsmCost = buildGSMCost()
+// gsmTable is the septet cost of each character (0: not in GSM-7), built
+// from the two alphabets above: an array for Latin-1, a short list for the
+// Greek capitals and the euro sign. Counting runs on every SMS reply (and
+// many times while a long one is cut to fit), so no map lookups.
+type gsmTable struct {
+	latin [256]uint8
+	wide  []gsmWide
+}
 
-func buildGSMCost() map[rune]int {
-	m := make(map[rune]int, 140)
-	for _, r := range gsmBasic {
-		m[r] = 1
+type gsmWide struct {
+	r    rune
+	cost uint8
+}
+
+var gsm = buildGSMTable()
+
+func buildGSMTable() *gsmTable {
+	t := &gsmTable{}
+	add := func(alphabet string, cost uint8) {
+		for _, r := range alphabet {
+			if r < 256 {
+				t.latin[r] = cost
+			} else {
+				t.wide = append(t.wide, gsmWide{r, cost})
+			}
+		}
 	}
-	for _, r := range gsmExtension {
-		m[r] = 2
+	add(gsmBasic, 1)
+	add(gsmExtension, 2)
+	return t
+}
+
+// gsmCost is r's cost in septets, 0 when GSM-7 lacks it.
+func gsmCost(r rune) int {
+	if r >= 0 && r < 256 {
+		return int(gsm.latin[r])
 	}
-	return m
+	for _, w := range gsm.wide {
+		if w.r == r {
+			return int(w.cost)
+		}
+	}
+	return 0
 }
 
 // Encoding is how an SMS is coded on the air.
@@ -43,7 +75,7 @@ func (e Encoding) String() string {
 // IsGSM7 reports whether every character of s exists in GSM-7.
 func IsGSM7(s string) bool {
 	for _, r := range s {
-		if gsmCost[r] == 0 {
+		if gsmCost(r) == 0 {
 			return false
 		}
 	}
@@ -67,9 +99,9 @@ func CountSMS(s string) SMSCount {
 		return SMSCount{Encoding: GSM7}
 	}
 	if IsGSM7(s) {
-		return countParts(s, GSM7, 160, 153, func(r rune) int { return gsmCost[r] })
+		return countParts(s, GSM7, 160, 153, gsmCost)
 	}
-	return countParts(s, UCS2, 70, 67, func(r rune) int { return len(utf16.Encode([]rune{r})) })
+	return countParts(s, UCS2, 70, 67, func(r rune) int { return utf16.RuneLen(r) })
 }
 
 func countParts(s string, enc Encoding, single, part int, cost func(rune) int) SMSCount {
@@ -113,7 +145,7 @@ func ToGSM(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for _, r := range s {
-		if gsmCost[r] == 0 {
+		if gsmCost(r) == 0 {
 			r = '?'
 		}
 		b.WriteRune(r)
