@@ -1,32 +1,14 @@
 package webchat_test
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/dvcbot/dvcbot/channels/channeltest"
 )
-
-// chromium finds Debian's chromium; `make test` installs it. A missing
-// browser fails the test: it is never skipped.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{os.Getenv("DVCBOT_TEST_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
-		if name == "" {
-			continue
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no chromium found: run the suite with `make test`, which installs Debian's chromium, or set DVCBOT_TEST_CHROMIUM")
-	return ""
-}
 
 func botSays(text string) string {
 	return fmt.Sprintf(`[...document.querySelectorAll('.msg.bot')].some(e => e.textContent.includes(%q))`, text)
@@ -68,25 +50,10 @@ const minContrast = `(() => {
 })()`
 
 func TestPageInBrowser(t *testing.T) {
-	browser := chromium(t)
 	srv, _ := newKeptServer(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.WindowSize(390, 844)) // a phone screen
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
+	ctx := channeltest.Browser(t, 90*time.Second)
 
-	wait := func(js string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Poll[bool](js, chromedp.WithPollingTimeout(20*time.Second))(ctx, t)
-			return chromedp.Void{}, err
-		}
-	}
+	wait := channeltest.Until
 	say := func(text string) chromedp.Action[chromedp.Void] {
 		return chromedp.Steps(chromedp.WaitEnabled(chromedp.CSS(`#send`)), chromedp.SendKeys(chromedp.CSS(`#text`), text+"\r"))
 	}

@@ -1,33 +1,18 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/dvcbot/dvcbot/channels/channeltest"
 )
 
-// chromiumPath finds Debian's chromium; `make test` installs it. A missing
-// browser fails the test: it is never skipped.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{os.Getenv("DVCBOT_TEST_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
-		if name == "" {
-			continue
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no chromium found: run the suite with `make test`, which installs Debian's chromium, or set DVCBOT_TEST_CHROMIUM")
-	return ""
-}
+// chromiumPath: the browser channeltest.Browser starts.
+func chromiumPath(t *testing.T) string { return channeltest.ChromiumPath(t) }
 
 // lastBotHas is a JS predicate: some bot message contains text.
 func botSays(text string) string {
@@ -35,7 +20,6 @@ func botSays(text string) string {
 }
 
 func TestWebChatInBrowser(t *testing.T) {
-	browser := chromiumPath(t)
 	base, _ := startServe(t, map[string]string{
 		"DVCBOT_DATABASE_URL": filepath.Join(t.TempDir(), "dvcbot.db"), "DVCBOT_DOSSIER_SECRET": testSecret,
 	})
@@ -44,23 +28,9 @@ func TestWebChatInBrowser(t *testing.T) {
 		t.Fatalf("pushing the dossier: %d %s", code, body)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.WindowSize(390, 844)) // a phone screen
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
+	ctx := channeltest.Browser(t, 90*time.Second)
 
-	wait := func(js string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Poll[bool](js, chromedp.WithPollingTimeout(20*time.Second))(ctx, t)
-			return chromedp.Void{}, err
-		}
-	}
+	wait := channeltest.Until
 	say := func(text string) chromedp.Action[chromedp.Void] {
 		return chromedp.Steps(
 			chromedp.WaitEnabled(chromedp.CSS(`#send`)),

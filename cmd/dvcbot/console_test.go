@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/dvcbot/dvcbot/channels/channeltest"
 	"github.com/dvcbot/dvcbot/channels/email/emailtest"
 	"github.com/dvcbot/dvcbot/core/notify"
 	"github.com/dvcbot/dvcbot/store"
@@ -54,7 +55,6 @@ const haiChau = "UBND phường Hải Châu"
 
 // The done criterion, in the binary and a real Chromium.
 func TestConsoleDoneWhen(t *testing.T) {
-	browser := chromiumPath(t)
 	dbURL := filepath.Join(t.TempDir(), "dvcbot.db")
 	env := map[string]string{"DVCBOT_DATABASE_URL": dbURL, "DVCBOT_LOG_LEVEL": "error", "DVCBOT_OUTBOX_MAX_ATTEMPTS": "1"}
 	users := []struct{ email, role, agency, password string }{
@@ -146,15 +146,7 @@ func TestConsoleDoneWhen(t *testing.T) {
 	defer evil.Close()
 	evilURL := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(390, 844))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 120*time.Second)
-	defer cancelTimeout()
+	ctx := channeltest.Browser(t, 120*time.Second)
 	fail := func(step string, err error) {
 		t.Helper()
 		if err != nil {
