@@ -170,36 +170,7 @@ func TestApplyEventsConcurrentReplicas(t *testing.T) {
 			e := event(fmt.Sprintf("c%02d", i), base.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), dossier.Status(i%10+1))
 			evs = append(evs, e)
 		}
-		var wg sync.WaitGroup
-		accepted := make(chan string, 400)
-		for w := range 10 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for k := range evs {
-					e := evs[(k*7+w*3)%len(evs)]
-					res, err := db.Dossiers().ApplyEvents(ctx, []dossier.Event{e})
-					if err != nil {
-						t.Errorf("writer %d: %v", w, err)
-						return
-					}
-					if res[0].Result != dossier.Duplicate {
-						accepted <- e.ID
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(accepted)
-		seen := map[string]int{}
-		for id := range accepted {
-			seen[id]++
-		}
-		for _, e := range evs {
-			if seen[e.ID] != 1 {
-				t.Fatalf("event %s stored %d times, want exactly once", e.ID, seen[e.ID])
-			}
-		}
+		applyConcurrently(t, db, evs)
 		d, err := db.Dossiers().Dossier(ctx, evs[0].Dossier.Code)
 		if err != nil || d.LastEventID != "c19" {
 			t.Fatalf("final state from %q (%v), want the newest event c19", d.LastEventID, err)
@@ -391,36 +362,7 @@ func TestApplyEventsEqualOccurredAtConcurrent(t *testing.T) {
 		for i := range 20 {
 			evs = append(evs, event(fmt.Sprintf("s%02d", i), "2024-03-06T09:00:00+07:00", dossier.Status(i%10+1)))
 		}
-		var wg sync.WaitGroup
-		stored := make(chan string, 200)
-		for w := range 10 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for k := range evs {
-					e := evs[(k*7+w*3)%len(evs)]
-					res, err := db.Dossiers().ApplyEvents(ctx, []dossier.Event{e})
-					if err != nil {
-						t.Errorf("writer %d: %v", w, err)
-						return
-					}
-					if res[0].Result != dossier.Duplicate {
-						stored <- e.ID
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(stored)
-		seen := map[string]int{}
-		for id := range stored {
-			seen[id]++
-		}
-		for _, e := range evs {
-			if seen[e.ID] != 1 {
-				t.Fatalf("event %s stored %d times, want exactly once", e.ID, seen[e.ID])
-			}
-		}
+		applyConcurrently(t, db, evs)
 		hist, err := db.Dossiers().History(ctx, evs[0].Dossier.Code)
 		if err != nil || len(hist) != 20 {
 			t.Fatalf("history %d events, %v", len(hist), err)
@@ -495,5 +437,40 @@ func TestDossierStoreDeadline(t *testing.T) {
 				t.Fatalf("after the stall: dossier from %q, %v", d.LastEventID, err)
 			}
 		})
+	}
+}
+
+// applyConcurrently has 10 writers apply every event, each in another
+// order, and checks that each event was stored exactly once.
+func applyConcurrently(t *testing.T, db *store.DB, evs []dossier.Event) {
+	t.Helper()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	stored := make(chan string, 10*len(evs))
+	for w := range 10 {
+		wg.Go(func() {
+			for k := range evs {
+				e := evs[(k*7+w*3)%len(evs)]
+				res, err := db.Dossiers().ApplyEvents(ctx, []dossier.Event{e})
+				if err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+				if res[0].Result != dossier.Duplicate {
+					stored <- e.ID
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stored)
+	seen := map[string]int{}
+	for id := range stored {
+		seen[id]++
+	}
+	for _, e := range evs {
+		if seen[e.ID] != 1 {
+			t.Fatalf("event %s stored %d times, want exactly once", e.ID, seen[e.ID])
+		}
 	}
 }
