@@ -159,3 +159,46 @@ func TestPageLanguage(t *testing.T) {
 		t.Fatalf("page after VI:\n%.400s", body)
 	}
 }
+
+// Over the websocket: the right digits verify, the reply frame carries a
+// one-time ticket, and reconnecting with it gives the page a new session id
+// whose view is the applicant's; the old id starts over.
+func TestVerificationRotatesTheSessionOverTheWebsocket(t *testing.T) {
+	srv, _ := newKeptServer(t)
+	_, resp := getPage(t, srv, "/", "")
+	old := sessionCookie(resp)
+	jar, _ := cookiejar.New(nil)
+	u, _ := url.Parse(srv.URL)
+	jar.SetCookies(u, []*http.Cookie{{Name: webchat.CookieName, Value: old}})
+	c, _, err := dial(t, srv, "/ws", nil, jar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	read(t, c) // the greeting
+	send := func(text string) frame {
+		if err := c.WriteJSON(map[string]string{"text": text}); err != nil {
+			t.Fatal(err)
+		}
+		return read(t, c)
+	}
+	if f := send("XACMINH 000.00.20.H17-261102-0006"); f.Session != "" || !strings.Contains(f.Text, "4 số cuối") {
+		t.Fatalf("asking: %+v", f)
+	}
+	f := send("3456")
+	if !strings.Contains(f.Text, "Đã xác minh") || f.Session == "" {
+		t.Fatalf("verified reply %+v: want the applicant's view and a ticket", f)
+	}
+	c2, wsResp, err := dial(t, srv, "/ws?resume=1&ticket="+url.QueryEscape(f.Session), nil, jar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Close()
+	newID := sessionCookie(wsResp)
+	if newID == "" || newID == old {
+		t.Fatalf("cookie after the ticket %q (old %q)", newID, old)
+	}
+	if _, resp := getPage(t, srv, "/", old); sessionCookie(resp) == old || sessionCookie(resp) == "" {
+		t.Fatal("the old id is still accepted after the rotation")
+	}
+}

@@ -25,8 +25,9 @@ type frame struct {
 		Label string `json:"label"`
 		Value string `json:"value"`
 	} `json:"choices"`
-	Hint  string `json:"hint"`
-	Error string `json:"error"`
+	Hint    string `json:"hint"`
+	Error   string `json:"error"`
+	Session string `json:"session"`
 }
 
 func newServer(t *testing.T, opts ...webchat.Option) *httptest.Server {
