@@ -90,7 +90,7 @@ func (s ratingStore) SaveRating(ctx context.Context, r rating.Rating) (bool, err
 		if _, err := tx.NewInsert().Model(&audit).Exec(ctx); err != nil {
 			return fmt.Errorf("auditing rating of %s: %w", r.DossierCode, err)
 		}
-		return nil
+		return ratingChanged(ctx, tx, r.DossierCode) // reports: facts, roll-ups, feed sequence (reports.go)
 	})
 	return updated, err
 }
