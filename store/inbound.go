@@ -54,7 +54,10 @@ const claimPG = `WITH ins AS (
 SELECT (SELECT count(*) FROM ins), cur.state, cur.reply, cur.sent, cur.claimed_at,
 	EXISTS (SELECT 1 FROM inbound o WHERE o.channel = $1 AND o.message_id = $2 AND o.sender <> $3),
 	s.lang, s.state, s.state_expires_at, s.rate_window_start, s.rate_count, s.version,
-	(SELECT row_to_json(d)::text FROM dossiers d WHERE d.code = $7)
+	(SELECT row_to_json(d)::text FROM dossiers d WHERE d.code = $7),
+	EXISTS (SELECT 1 FROM tickets t WHERE t.channel = $1 AND t.user_id = $3
+		AND (t.state = 'open' OR (t.state = 'closed' AND t.rating = 0 AND t.closed_at > $8)))
+	OR EXISTS (SELECT 1 FROM human_pauses h WHERE h.channel = $1 AND h.user_id = $3 AND h.paused_until > $6)
 FROM (SELECT 1) AS one
 LEFT JOIN inbound cur ON cur.channel = $1 AND cur.message_id = $2 AND cur.sender = $3
 LEFT JOIN sessions s ON s.channel = $1 AND s.user_id = $3`
@@ -93,12 +96,14 @@ func (s *InboundStore) Claim(ctx context.Context, in message.Inbound, raw []byte
 		reused   bool
 		sc       sessionCols
 		dossierJ sql.NullString
+		tickets  = true // unknown: the hand-off route asks itself
 	)
 	sqldb := db.bun.DB
 	if db.dialect == Postgres {
 		var n int
-		err := sqldb.QueryRowContext(ctx, claimPG, db.prepared(in.Channel, in.MessageID, in.UserID, in.Text, string(pb), db.ts(now), prefetch)...).
-			Scan(append(append([]any{&n, &state, &reply, &sent, &claimed, &reused}, sc.dest()...), &dossierJ)...)
+		err := sqldb.QueryRowContext(ctx, claimPG, db.prepared(in.Channel, in.MessageID, in.UserID, in.Text, string(pb), db.ts(now), prefetch,
+			db.ts(now.Add(-unratedWindow)))...).
+			Scan(append(append([]any{&n, &state, &reply, &sent, &claimed, &reused}, sc.dest()...), &dossierJ, &tickets)...)
 		if err != nil {
 			return inbound.Claim{}, fmt.Errorf("recording inbound %s: %w", inbound.KeyOf(in), err)
 		}
@@ -125,7 +130,7 @@ func (s *InboundStore) Claim(ctx context.Context, in message.Inbound, raw []byte
 			claimed = sql.NullTime{Time: t, Valid: true}
 		}
 	}
-	attach := prefetched(prefetch, dossierJ, db.dialect == Postgres)
+	attach := readAhead(prefetch, dossierJ, db.dialect == Postgres, tickets)
 	if inserted {
 		return inbound.Claim{New: true, Reused: reused, Session: sc.session(in.Channel, in.UserID), Attach: attach}, nil
 	}

@@ -445,6 +445,113 @@ CREATE TABLE lookup_secret (
 	secret TEXT NOT NULL,
 	created_at {{ts}} NOT NULL
 )`},
+	{"satisfaction reports: rating facts, daily roll-ups, change sequence", `
+CREATE TABLE rating_seq (
+	id INTEGER PRIMARY KEY,
+	value BIGINT NOT NULL
+);
+INSERT INTO rating_seq (id, value) VALUES (1, 0);
+CREATE TABLE rating_facts (
+	dossier_code TEXT PRIMARY KEY,
+	seq BIGINT NOT NULL,
+	day INTEGER NOT NULL,
+	level INTEGER NOT NULL,
+	channel TEXT NOT NULL,
+	agency TEXT NOT NULL,
+	procedure_code TEXT NOT NULL,
+	procedure_name TEXT NOT NULL DEFAULT '',
+	field TEXT NOT NULL DEFAULT '',
+	officer TEXT NOT NULL DEFAULT '',
+	reason TEXT NOT NULL DEFAULT '',
+	criteria {{json}},
+	rated_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX rating_facts_seq_idx ON rating_facts (seq);
+CREATE INDEX rating_facts_rated_idx ON rating_facts (rated_at);
+CREATE INDEX rating_facts_agency_idx ON rating_facts (agency, rated_at);
+CREATE INDEX rating_facts_agency_level_idx ON rating_facts (agency, level, rated_at);
+CREATE INDEX rating_facts_procedure_idx ON rating_facts (procedure_code, rated_at);
+CREATE INDEX rating_facts_officer_idx ON rating_facts (officer, rated_at);
+CREATE INDEX rating_facts_level_idx ON rating_facts (level, rated_at);
+CREATE TABLE rating_rollup (
+	dim TEXT NOT NULL,
+	day INTEGER NOT NULL,
+	channel TEXT NOT NULL,
+	agency TEXT NOT NULL,
+	gkey TEXT NOT NULL,
+	label TEXT NOT NULL DEFAULT '',
+	n1 BIGINT NOT NULL DEFAULT 0,
+	n2 BIGINT NOT NULL DEFAULT 0,
+	n3 BIGINT NOT NULL DEFAULT 0,
+	s0 BIGINT NOT NULL DEFAULT 0,
+	s1 BIGINT NOT NULL DEFAULT 0,
+	s2 BIGINT NOT NULL DEFAULT 0,
+	s3 BIGINT NOT NULL DEFAULT 0,
+	s4 BIGINT NOT NULL DEFAULT 0,
+	s5 BIGINT NOT NULL DEFAULT 0,
+	s6 BIGINT NOT NULL DEFAULT 0,
+	s7 BIGINT NOT NULL DEFAULT 0,
+	s8 BIGINT NOT NULL DEFAULT 0,
+	k0 BIGINT NOT NULL DEFAULT 0,
+	k1 BIGINT NOT NULL DEFAULT 0,
+	k2 BIGINT NOT NULL DEFAULT 0,
+	k3 BIGINT NOT NULL DEFAULT 0,
+	k4 BIGINT NOT NULL DEFAULT 0,
+	k5 BIGINT NOT NULL DEFAULT 0,
+	k6 BIGINT NOT NULL DEFAULT 0,
+	k7 BIGINT NOT NULL DEFAULT 0,
+	k8 BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (dim, day, channel, agency, gkey)
+);
+CREATE INDEX rating_rollup_agency_idx ON rating_rollup (dim, agency, day);
+CREATE INDEX rating_rollup_key_idx ON rating_rollup (dim, gkey, day)`},
+	{"hand-off tickets, officers' entries, Zalo pauses", `
+CREATE TABLE tickets (
+	number {{pk}},
+	channel TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	address TEXT NOT NULL DEFAULT '',
+	phone TEXT NOT NULL DEFAULT '',
+	lang TEXT NOT NULL DEFAULT '',
+	kind TEXT NOT NULL,
+	state TEXT NOT NULL,
+	agency TEXT NOT NULL DEFAULT '',
+	dossier_code TEXT NOT NULL DEFAULT '',
+	procedure_code TEXT NOT NULL DEFAULT '',
+	subject TEXT NOT NULL DEFAULT '',
+	assignee_id BIGINT NOT NULL DEFAULT 0,
+	assignee_name TEXT NOT NULL DEFAULT '',
+	opened_at {{ts}} NOT NULL,
+	first_answer_at {{ts}},
+	last_citizen_at {{ts}} NOT NULL,
+	last_activity_at {{ts}} NOT NULL,
+	closed_at {{ts}},
+	closed_by TEXT NOT NULL DEFAULT '',
+	rating INTEGER NOT NULL DEFAULT 0,
+	updated_at {{ts}} NOT NULL,
+	version BIGINT NOT NULL DEFAULT 1
+);
+CREATE UNIQUE INDEX tickets_one_open_idx ON tickets (channel, user_id) WHERE state = 'open';
+CREATE INDEX tickets_user_idx ON tickets (channel, user_id, closed_at);
+CREATE INDEX tickets_updated_idx ON tickets (updated_at);
+CREATE INDEX tickets_agency_idx ON tickets (agency, state, last_activity_at);
+CREATE INDEX tickets_opened_idx ON tickets (opened_at);
+CREATE TABLE ticket_entries (
+	id {{pk}},
+	ticket_number BIGINT NOT NULL,
+	created_at {{ts}} NOT NULL,
+	author TEXT NOT NULL,
+	name TEXT NOT NULL DEFAULT '',
+	text TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX ticket_entries_ticket_idx ON ticket_entries (ticket_number, id);
+CREATE TABLE human_pauses (
+	channel TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	paused_until {{ts}} NOT NULL,
+	PRIMARY KEY (channel, user_id)
+)`}, // inbound (channel, sender, received_at) is indexed by "proactive notices"
 }
 
 func (db *DB) render(sqlText string) string {

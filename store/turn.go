@@ -13,6 +13,7 @@ import (
 	"github.com/dvcbot/dvcbot/core/dossier"
 	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/session"
+	"github.com/dvcbot/dvcbot/core/ticket"
 )
 
 // The sender's session travels with the inbound claim (read in the claim's
@@ -156,20 +157,32 @@ func (db *DB) saveTurnSession(ctx context.Context, tx bun.Tx, s *session.Session
 	return nil
 }
 
-// prefetched attaches the dossier read with the claim (Postgres only: on
-// SQLite a read costs no network round trip, so none is made ahead).
-func prefetched(code string, row sql.NullString, read bool) func(context.Context) context.Context {
-	if code == "" || !read {
+// readAhead attaches what the claim read for the handlers: the dossier
+// the message names and, when the sender has no ticket activity, that fact
+// (Postgres only: on SQLite a read costs no network round trip, so none is
+// made ahead).
+func readAhead(code string, row sql.NullString, read bool, tickets bool) func(context.Context) context.Context {
+	if !read {
 		return nil
 	}
 	var d *dossier.Dossier
-	if row.Valid {
+	known := code != ""
+	if known && row.Valid {
 		var r dossierRow
 		if err := json.Unmarshal([]byte(row.String), &r); err != nil {
-			return nil // the store reads it again
+			known = false // the store reads it again
+		} else {
+			dd := r.dossier()
+			d = &dd
 		}
-		dd := r.dossier()
-		d = &dd
 	}
-	return func(ctx context.Context) context.Context { return dossier.WithPrefetched(ctx, code, d) }
+	return func(ctx context.Context) context.Context {
+		if known {
+			ctx = dossier.WithPrefetched(ctx, code, d)
+		}
+		if !tickets {
+			ctx = ticket.WithNoActivity(ctx)
+		}
+		return ctx
+	}
 }

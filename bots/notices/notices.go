@@ -99,7 +99,7 @@ func Route(s Store, d Dossiers, tr *i18n.Catalog, log *slog.Logger, now func() t
 	r := &route{s: s, d: d, tr: tr, log: log, now: now}
 	return inbound.Route{
 		Name: "notices",
-		Match: func(in message.Inbound) bool {
+		Match: func(_ context.Context, in message.Inbound) bool {
 			cmd, _ := Parse(in)
 			switch cmd {
 			case None:

@@ -106,7 +106,7 @@ func (b *Bot) SyncStatus(ctx context.Context) (message.Reply, error) {
 func (b *Bot) Route(log *slog.Logger) inbound.Route {
 	return inbound.Route{
 		Name: "officer",
-		Match: func(in message.Inbound) bool {
+		Match: func(_ context.Context, in message.Inbound) bool {
 			return in.Channel == message.Telegram && (in.Text == "/sync" || strings.HasPrefix(in.Text, "/link"))
 		},
 		Handle: func(ctx context.Context, in message.Inbound, caps message.Capabilities) message.Reply {

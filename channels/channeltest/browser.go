@@ -16,16 +16,24 @@ import (
 // browser fails the test: browser tests are never skipped.
 func Browser(t testing.TB, timeout time.Duration) context.Context {
 	t.Helper()
-	path := ChromiumPath(t)
+	ctx, cancel := chromedp.NewContext(BrowserAllocator(t))
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() { cancelTimeout(); cancel() })
+	return ctx
+}
+
+// BrowserAllocator starts the browser Browser uses and returns its
+// allocator, for tests that need several independent users (each
+// chromedp.NewContext of it is a fresh profile).
+func BrowserAllocator(t testing.TB) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.ExecPath(ChromiumPath(t)), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.WindowSize(390, 844)) // a phone screen
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
-	return ctx
+	allocCtx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	return allocCtx
 }
 
 // ChromiumPath finds the browser Browser starts.

@@ -16,7 +16,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/dvcbot/dvcbot/bots/citizen/citizentest"
-	"github.com/dvcbot/dvcbot/bots/optout"
+	"github.com/dvcbot/dvcbot/bots/notices"
 	"github.com/dvcbot/dvcbot/channels/channeltest"
 	"github.com/dvcbot/dvcbot/channels/sms"
 	"github.com/dvcbot/dvcbot/core/inbound"
@@ -47,7 +47,7 @@ func newFixture(t *testing.T, cfg sms.Config) *fixture {
 	db := storetest.SQLite(t)
 	bot, tr := citizentest.New(t, db, time.Now())
 	mux := http.NewServeMux()
-	pipe := channeltest.Pipeline(db, bot, tr, inbound.WithRoute(optout.Route(db.SMSOptOuts(), tr, quiet)))
+	pipe := channeltest.Pipeline(db, bot, tr, inbound.WithRoute(notices.Route(db.Notices(nil, nil), db.Dossiers(), tr, quiet, nil)))
 	sms.New(cfg, pipe, sms.WithReceipts(db.Outbox()), sms.WithLogger(quiet)).Register(mux)
 	return &fixture{db: db, mux: mux}
 }

@@ -104,7 +104,8 @@ type event struct {
 	OAID      string     `json:"oa_id"`
 	UserID    string     `json:"user_id"`
 	Sender    struct {
-		ID string `json:"id"`
+		ID      string `json:"id"`
+		AdminID string `json:"admin_id"` // oa_send_*: a person wrote from the OA console
 	} `json:"sender"`
 	Recipient struct {
 		ID string `json:"id"`
@@ -147,6 +148,8 @@ func (e event) user() string {
 		return e.Follower.ID
 	case e.EventName == "user_click_chatnow":
 		return e.UserID
+	case strings.HasPrefix(e.EventName, "oa_send_"):
+		return e.Recipient.ID // the OA's own message: the user is the recipient
 	}
 	return e.Sender.ID
 }
@@ -233,6 +236,10 @@ func (c *Channel) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	var in message.Inbound
 	switch {
+	case strings.HasPrefix(e.EventName, "oa_send_") && e.Sender.AdminID != "" && e.Message.MsgID != "":
+		// An OA admin wrote from the OA console: the hand-off route pauses
+		// the bot for this user (never bot input).
+		in = message.Inbound{Event: message.EventAdminReply, Text: e.Message.Text}
 	case strings.HasPrefix(e.EventName, "oa_send_"):
 		c.events.WithLabelValues(e.EventName, "echo").Inc() // our own messages: never input
 	case e.EventName == "user_send_text":

@@ -133,6 +133,9 @@ func TestWebhookEvents(t *testing.T) {
 	follow := fmt.Sprintf(`{"app_id":%q,"oa_id":%q,"follower":{"id":%q},"user_id_by_app":"9900","event_name":"follow","source":"oa_profile","timestamp":"%d"}`, appID, oaID, "7711", now.UnixMilli())
 	unfollow := strings.Replace(follow, `"follow"`, `"unfollow"`, 1)
 	echo := fmt.Sprintf(`{"app_id":%q,"sender":{"id":%q},"recipient":{"id":%q},"event_name":"oa_send_text","message":{"text":"Dạ","msg_id":"63ecf43f0df7dba892e6"},"timestamp":"%d"}`, appID, oaID, userID, now.UnixMilli())
+	// An OA admin wrote from the OA console: recorded for the hand-off
+	// route (which pauses the bot), never answered by the bot.
+	adminEcho := fmt.Sprintf(`{"app_id":%q,"sender":{"id":%q,"admin_id":"5500"},"recipient":{"id":%q},"event_name":"oa_send_text","message":{"text":"Chào anh, em là cán bộ","msg_id":"73ecf43f0df7dba892e7"},"timestamp":"%d"}`, appID, oaID, userID, now.UnixMilli())
 	image := fmt.Sprintf(`{"app_id":%q,"sender":{"id":"7722"},"recipient":{"id":%q},"event_name":"user_send_image","message":{"msg_id":"96d3cdf3af150460909a","text":"ảnh","attachments":[{"type":"image","payload":{"thumbnail":"https://x","url":"https://x"}}]},"timestamp":"%d"}`, appID, oaID, now.UnixMilli())
 	seen := fmt.Sprintf(`{"app_id":%q,"sender":{"id":%q},"recipient":{"id":%q},"event_name":"user_seen_message","message":{"msg_ids":["a"]},"timestamp":"%d"}`, appID, userID, oaID, now.UnixMilli())
 	otherApp := strings.Replace(textEvent("x1", "HD", now), appID, "999", 1)
@@ -158,6 +161,7 @@ func TestWebhookEvents(t *testing.T) {
 		{"follow gets a welcome", follow, "", 200, 2},
 		{"unfollow: nothing", unfollow, "", 200, 2},
 		{"our own echo: nothing", echo, "", 200, 2},
+		{"an admin's echo: recorded, not answered", adminEcho, "", 200, 2},
 		{"receipt: nothing", seen, "", 200, 2},
 		{"image: polite reply", image, "", 200, 3},
 		{"not json", `{"app_id":`, "", 400, 3},

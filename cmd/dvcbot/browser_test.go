@@ -11,9 +11,6 @@ import (
 	"github.com/dvcbot/dvcbot/channels/channeltest"
 )
 
-// chromiumPath: the browser channeltest.Browser starts.
-func chromiumPath(t *testing.T) string { return channeltest.ChromiumPath(t) }
-
 // lastBotHas is a JS predicate: some bot message contains text.
 func botSays(text string) string {
 	return fmt.Sprintf(`[...document.querySelectorAll('.msg.bot')].some(e => e.textContent.includes(%q))`, text)

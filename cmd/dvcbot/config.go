@@ -57,6 +57,8 @@ type Config struct {
 	Notices       noticeConfig // proactive notices (notices.go)
 	Lookup        lookupConfig // look-up links and the read API (lookup.go)
 
+	Handoff handoffConfig // hand-off to a person (handoff.go)
+
 	// Console (console.go): data retention and console sessions.
 	Retention         time.Duration
 	ConsoleSessionTTL time.Duration
@@ -187,6 +189,7 @@ func settings(c *Config) []config.Setting {
 	core = append(core, consoleSettings(c)...)
 	core = append(core, noticeSettings(c)...)
 	core = append(core, lookupSettings(c)...)
+	core = append(core, handoffSettings(c)...)
 	for _, ch := range c.Channels {
 		core = append(core, ch.Settings()...)
 	}

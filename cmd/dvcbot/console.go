@@ -86,6 +86,8 @@ func (a *app) wireConsole(ctx context.Context) error {
 	if a.spool != nil {
 		cfg.Spool = a.spool.Len
 	}
+	a.wireReports(ctx, &cfg)
+	cfg.Tickets = a.ticketDesk() // the hand-off inbox (handoff.go)
 	srv, err := console.New(cfg)
 	if err != nil {
 		return err

@@ -64,6 +64,7 @@ func commands() []command {
 		newRetentionCommand(),
 		newNoticesCommand(),
 		newLinkCommand(),
+		newDemoCommand(),
 		{name: "zalo", args: "set-token REFRESH_TOKEN", summary: "store the Zalo OA refresh token an OA admin minted", run: cmdZalo},
 		{name: "import", args: "procedures FILE.jsonl", summary: "load procedures from a JSONL file (idempotent; changes become new versions)", run: cmdImport},
 		{name: "version", args: "", summary: "print the version", run: cmdVersion},

@@ -37,6 +37,7 @@ import (
 	"github.com/dvcbot/dvcbot/core/notify"
 	"github.com/dvcbot/dvcbot/core/search"
 	"github.com/dvcbot/dvcbot/core/spool"
+	"github.com/dvcbot/dvcbot/core/ticket"
 	"github.com/dvcbot/dvcbot/core/vntext"
 	"github.com/dvcbot/dvcbot/store"
 )
@@ -52,6 +53,7 @@ type app struct {
 	search  *search.Refresher
 	bot     *citizen.Bot
 	pipe    *inbound.Pipeline
+	desk    *ticket.Desk // the hand-off desk: the pipeline's route and the console's inbox
 	runners []func(context.Context) error
 	senders []notify.Sender // channel-provided outbox senders (Telegram)
 	syncer  *catalogsync.Syncer

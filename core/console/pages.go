@@ -47,7 +47,7 @@ type pageData struct {
 }
 
 func (s *Server) pageList() []page {
-	return []page{
+	return append([]page{
 		{key: "home", acc: readAny, data: func(s *Server, r *http.Request, p Principal) (any, error) { return nil, nil }},
 		{key: "dossiers", acc: readAny, data: func(s *Server, r *http.Request, p Principal) (any, error) {
 			list, agency, err := s.dossiers(r, p)
@@ -78,7 +78,7 @@ func (s *Server) pageList() []page {
 		{key: "apikeys", acc: readAdmin, data: func(s *Server, r *http.Request, p Principal) (any, error) {
 			return s.cfg.Store.APIKeys(r.Context())
 		}, action: actKeys, doAcc: map[string]access{"create": writeAdmin, "revoke": writeAdmin}},
-	}
+	}, append(s.reportPages(), s.inboxPages()...)...)
 }
 
 var pageTemplates *template.Template

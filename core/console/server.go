@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dvcbot/dvcbot/core/httpx"
+	"github.com/dvcbot/dvcbot/core/ticket"
 )
 
 // Store keeps accounts, sessions, API keys, sign-in attempts and the audit
@@ -83,6 +84,11 @@ type Config struct {
 	Store Store
 	Ops   Ops
 	Tuner *Tuner // nil: the search pages show misses only if recorded elsewhere
+	// Reports reads the satisfaction reports (nil: no report pages, no
+	// scoreboard, no ratings feed; reports.go).
+	Reports ReportStore
+	// Tickets is the hand-off desk (nil: no inbox; inbox.go).
+	Tickets *ticket.Desk
 	// Invite creates an officer and its Telegram link code.
 	Invite func(ctx context.Context, name, email string) (id int64, code string, err error)
 	// Spool reports the disk spool's records and bytes (nil: no spool).
@@ -140,6 +146,7 @@ func New(cfg Config) (*Server, error) {
 	if err := s.pages(); err != nil {
 		return nil, err
 	}
+	s.registerInbox()
 	// Cross-origin browser requests that change state (a form another site
 	// posts, a fetch from its script) are refused with 403; API clients that
 	// send neither Sec-Fetch-Site nor Origin (machines) pass.
@@ -156,6 +163,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("/console", s)
 	mux.Handle("/console/", s)
+	s.registerReports(mux)
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

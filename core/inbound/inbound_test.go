@@ -144,7 +144,7 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	f := &fixture{db: db, bot: &echoBot{}, store: &flakyStore{Store: db.Inbound()}, spool: &memSpool{}, reg: prometheus.NewRegistry(), now: time.Now()}
 	f.pipe = inbound.New(f.store, f.bot, tr, inbound.WithLogger(quiet), inbound.WithMetrics(f.reg),
 		inbound.WithSpool(f.spool, f.store), inbound.WithClaimTimeout(time.Minute),
-		inbound.WithRoute(inbound.Route{Name: "stop", Match: func(in message.Inbound) bool { return in.Text == "STOP" },
+		inbound.WithRoute(inbound.Route{Name: "stop", Match: func(_ context.Context, in message.Inbound) bool { return in.Text == "STOP" },
 			Handle: func(context.Context, message.Inbound, message.Capabilities) message.Reply {
 				return message.Reply{Text: "stopped"}
 			}}))

@@ -30,8 +30,10 @@ type Bot interface {
 // Route sends the messages it matches to another handler than the bot
 // (the officer bot, a channel's keywords). The first match wins.
 type Route struct {
-	Name   string
-	Match  func(in message.Inbound) bool
+	Name string
+	// Match decides on the message; ctx carries what the store read with
+	// the claim (see Claim.Attach), so a match needs no query of its own.
+	Match  func(ctx context.Context, in message.Inbound) bool
 	Handle func(ctx context.Context, in message.Inbound, caps message.Capabilities) message.Reply
 }
 
@@ -329,7 +331,7 @@ func (p *Pipeline) handle(ctx context.Context, ch Channel, in message.Inbound) (
 		p.duration.WithLabelValues(ch.Name).Observe(time.Since(start).Seconds())
 	}()
 	for _, r := range p.routes {
-		if r.Match(in) {
+		if r.Match(ctx, in) {
 			return Render(r.Handle(ctx, in, ch.Caps), ch.Caps)
 		}
 	}
@@ -338,6 +340,8 @@ func (p *Pipeline) handle(ctx context.Context, ch Channel, in message.Inbound) (
 		return Render(p.bot.Welcome(ctx, ch.Name, in.UserID, ch.Caps), ch.Caps)
 	case message.EventMedia:
 		return Render(message.Reply{Text: p.tr.T(i18n.Default, "only_text")}, ch.Caps)
+	case message.EventAdminReply:
+		return message.Reply{} // a person wrote on the platform: never bot input
 	}
 	return Render(p.bot.Handle(ctx, in, ch.Caps), ch.Caps)
 }

@@ -19,6 +19,10 @@ const (
 	EventWelcome = "welcome" // a conversation starts: greet
 	EventMedia   = "media"   // a picture, sticker, file: say what we read
 	EventContact = "contact" // the user shared a phone (Inbound.Phone): Zalo user_submit_info
+	// EventAdminReply: a person wrote to the user from the platform's own
+	// console (a Zalo OA admin; Text is what they wrote): never bot input;
+	// the hand-off route pauses the bot for that user.
+	EventAdminReply = "admin_reply"
 )
 
 // Inbound is one message from a user.
