@@ -22,6 +22,7 @@ import (
 	"github.com/dvcbot/dvcbot/core/rating"
 	"github.com/dvcbot/dvcbot/core/search"
 	"github.com/dvcbot/dvcbot/core/session"
+	"github.com/dvcbot/dvcbot/core/ticket"
 	"github.com/dvcbot/dvcbot/core/vntext"
 )
 
@@ -528,6 +529,7 @@ func (b *Bot) helpChoices(tn *turn) []message.Choice {
 	}
 	return []message.Choice{
 		{Label: b.t(tn, "btn_example_search"), Value: b.t(tn, "example_search")},
+		{Label: b.t(tn, "btn_handoff"), Value: ticket.ButtonValue}, // the hand-off route opens a ticket
 		{Label: b.t(tn, "btn_lang"), Value: other},
 	}
 }

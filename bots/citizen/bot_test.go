@@ -187,11 +187,11 @@ func TestSearchAndDetails(t *testing.T) {
 func TestHelpAndLanguage(t *testing.T) {
 	h := newHarness(t, storetest.SQLite(t))
 	runScript(t, h, []step{
-		{web, "HD", []string{"Cách dùng", "DVC <mã hồ sơ>"}, nil, []string{"Ví dụ", "English"}},
+		{web, "HD", []string{"Cách dùng", "DVC <mã hồ sơ>"}, nil, []string{"Ví dụ", "Gặp cán bộ", "English"}},
 		{web, "?", []string{"Cách dùng"}, nil, nil},
 		{web, "EN", []string{"Switched to English"}, nil, nil},
 		{web, "DVC " + codeOpen, []string{"Dossier " + codeOpen, "Being processed, result due on 25/11/2026", "Next:"}, nil, nil},
-		{web, "help", []string{"How to use"}, nil, []string{"Example", "Tiếng Việt"}},
+		{web, "help", []string{"How to use"}, nil, []string{"Example", "Talk to a person", "Tiếng Việt"}},
 		{web, "DVC 000.00.20.H17-261102-0999", []string{"was not found"}, nil, nil},
 		{web, "find dang ky khai sinh", []string{"Procedures matching"}, nil, nil},
 		{web, "VI", []string{"Đã chuyển sang tiếng Việt"}, nil, nil},

@@ -112,7 +112,7 @@ func TestDetailsSourceTextCleaned(t *testing.T) {
 func TestTypedNumbers(t *testing.T) {
 	h := newHarness(t, storetest.SQLite(t))
 	runScript(t, h, []step{
-		{web, "1", []string{"Hiện không có danh sách nào để chọn theo số", "Cách dùng:"}, []string{"Thủ tục phù hợp", "Không tìm thấy thủ tục"}, []string{"Ví dụ", "English"}},
+		{web, "1", []string{"Hiện không có danh sách nào để chọn theo số", "Cách dùng:"}, []string{"Thủ tục phù hợp", "Không tìm thấy thủ tục"}, []string{"Ví dụ", "Gặp cán bộ", "English"}},
 		{web, "12345", []string{"Hiện không có danh sách nào"}, []string{"Thủ tục phù hợp", "Không tìm thấy thủ tục"}, nil},
 		{web, "số 2", []string{"Hiện không có danh sách nào"}, nil, nil},
 		{web, "cap lai can cuoc", []string{"Thủ tục phù hợp với \"cap lai can cuoc\":\n1. "}, nil, nil},

@@ -13,6 +13,7 @@ var sample = Data{
 	"Query": "khai sinh", "N": 1, "Total": 9, "Count": 3, "Value": "5 ngày", "Level": "Hài lòng",
 	"Left": 2, "Criterion": "Thái độ", "When": "22/11/2026 10:00", "New": 1, "Modified": 2, "Cancelled": 1,
 	"Restored": 0, "List": "Sua: 1.001193 (phi)", "State": "ok", "Fetched": 10, "Alerts": 3, "Error": "timeout",
+	"Hours": "Mon-Fri 07:30-17:00", "About": " về hồ sơ 000.00.20.H17-240305-0001", "Text": "Đã nhận hồ sơ.",
 }
 
 func TestEveryMessageInEveryLanguage(t *testing.T) {
