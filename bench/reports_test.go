@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/dvcbot/dvcbot/core/report"
-	"github.com/dvcbot/dvcbot/core/report/reportdemo"
+	"github.com/dvcbot/dvcbot/store/ratingdemo"
 	"github.com/dvcbot/dvcbot/store/storetest"
 )
 
@@ -30,7 +30,7 @@ func BenchmarkReports(b *testing.B) {
 	db := storetest.Postgres(b)
 	now := time.Date(2026, 6, 15, 12, 0, 0, 0, report.Local())
 	start := time.Now()
-	added, err := reportdemo.Add(ctx, db, n, 42, now, 730, nil)
+	added, err := ratingdemo.Add(ctx, db, n, 42, now, 730, nil)
 	if err != nil || added != n {
 		b.Fatalf("loading: %d of %d: %v", added, n, err)
 	}
@@ -44,7 +44,7 @@ func BenchmarkReports(b *testing.B) {
 	period := func(kind string) report.Period {
 		return report.PeriodFor(kind, now.AddDate(0, 0, -r.IntN(600)))
 	}
-	agency := func() string { return reportdemo.Agencies[r.IntN(len(reportdemo.Agencies))] }
+	agency := func() string { return ratingdemo.Agencies[r.IntN(len(ratingdemo.Agencies))] }
 	build := func(q report.Query) error { _, err := report.Build(ctx, st, q); return err }
 	cases := []struct {
 		name string

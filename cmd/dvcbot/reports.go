@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/dvcbot/dvcbot/core/console"
-	"github.com/dvcbot/dvcbot/core/report/reportdemo"
+	"github.com/dvcbot/dvcbot/store/ratingdemo"
 )
 
 // wireReports gives the console its satisfaction reports (pages, exports,
@@ -48,7 +48,7 @@ func newDemoCommand() command {
 			defer db.Close()
 			start := time.Now()
 			last := start
-			added, err := reportdemo.Add(ctx, db, *n, *seed, time.Now(), *days, func(done int) {
+			added, err := ratingdemo.Add(ctx, db, *n, *seed, time.Now(), *days, func(done int) {
 				if time.Since(last) > 5*time.Second {
 					last = time.Now()
 					fmt.Fprintf(e.stderr, "%d / %d\n", done, *n)

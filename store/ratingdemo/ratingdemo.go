@@ -1,6 +1,6 @@
-// Package reportdemo makes realistic demo ratings with their dossiers for
+// Package ratingdemo makes realistic demo ratings with their dossiers for
 // the satisfaction reports: `dvcbot demo ratings` and the benchmark.
-package reportdemo
+package ratingdemo
 
 import (
 	"context"

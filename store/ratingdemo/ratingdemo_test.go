@@ -1,4 +1,4 @@
-package reportdemo_test
+package ratingdemo_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/dvcbot/dvcbot/core/report"
-	"github.com/dvcbot/dvcbot/core/report/reportdemo"
 	"github.com/dvcbot/dvcbot/store"
+	"github.com/dvcbot/dvcbot/store/ratingdemo"
 	"github.com/dvcbot/dvcbot/store/storetest"
 )
 
@@ -19,7 +19,7 @@ func TestRollupsIncrementalEqualRebuilt(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 6, 15, 12, 0, 0, 0, report.Local())
-		n, err := reportdemo.Add(ctx, db, 3000, 9, now, 400, nil)
+		n, err := ratingdemo.Add(ctx, db, 3000, 9, now, 400, nil)
 		if err != nil || n != 3000 {
 			t.Fatalf("%d %v", n, err)
 		}
