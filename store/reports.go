@@ -304,7 +304,7 @@ func (db *DB) bulkRatings(ctx context.Context, items []BulkRating, deferRollups 
 			codes[i] = it.Dossier.Code
 		}
 		var have []string
-		if err := tx.NewSelect().Table("ratings").Column("dossier_code").Where("dossier_code IN (?)", bun.In(codes)).Scan(ctx, &have); err != nil {
+		if err := tx.NewSelect().Table("ratings").Column("dossier_code").Where("dossier_code IN (?)", bun.List(codes)).Scan(ctx, &have); err != nil {
 			return err
 		}
 		skip := map[string]bool{}

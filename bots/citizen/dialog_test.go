@@ -17,14 +17,6 @@ func (h *harness) press(u user, c message.Choice) message.Reply {
 	return h.bot.Handle(context.Background(), message.Inbound{Channel: u.channel, UserID: u.id, Text: c.Value, Choice: true, Time: h.now}, u.caps)
 }
 
-func choiceLabels(r message.Reply) []string {
-	var out []string
-	for _, c := range r.Choices {
-		out = append(out, c.Label)
-	}
-	return out
-}
-
 // procCode is the procedure code a result button carries.
 func procCode(t *testing.T, c message.Choice) string {
 	t.Helper()

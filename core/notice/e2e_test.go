@@ -56,7 +56,6 @@ func vn(s string) time.Time {
 	return t
 }
 func rfc(t time.Time) string { return t.In(vntext.VietnamTime()).Format(time.RFC3339) }
-func ptr[T any](v T) *T      { return &v }
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {

@@ -307,7 +307,7 @@ func (p *Pacer) Wait(ctx context.Context) error {
 		p.log.Warn("the shared send pace is unavailable; pacing this replica alone", "name", p.name, "error", err)
 		return nil
 	}
-	if d := slot.Sub(time.Now()); d > 0 {
+	if d := time.Until(slot); d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
