@@ -237,7 +237,8 @@ CREATE TABLE officers (
 ALTER TABLE sessions ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
 ALTER TABLE sessions ADD COLUMN ticket_hash TEXT;
 ALTER TABLE sessions ADD COLUMN ticket_expires_at {{ts}};
-CREATE UNIQUE INDEX sessions_ticket_idx ON sessions (ticket_hash);
+-- partial: only rotated web-chat sessions carry a ticket
+CREATE UNIQUE INDEX sessions_ticket_idx ON sessions (ticket_hash) WHERE ticket_hash IS NOT NULL;
 CREATE TABLE verify_attempts (
 	id {{pk}},
 	attempt_key TEXT NOT NULL UNIQUE,
@@ -270,7 +271,8 @@ CREATE TABLE inbound (
 	processed_at {{ts}},
 	PRIMARY KEY (channel, message_id, sender)
 );
-CREATE INDEX inbound_processing_idx ON inbound (state, claimed_at);
+-- partial: a completed message leaves it, so completing adds no entry here
+CREATE INDEX inbound_processing_idx ON inbound (claimed_at) WHERE state = 'processing';
 INSERT INTO inbound (channel, message_id, sender, text, payload, state, reply, attempts, received_at, claimed_at, processed_at)
 	SELECT channel, message_id, user_id, text, CAST(payload AS TEXT), state, CAST(reply AS TEXT), attempts, received_at, received_at, processed_at
 	FROM inbound_messages;
