@@ -5,11 +5,12 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/dvcbot/dvcbot/core/lookup/lookuptest"
 
 	"github.com/dvcbot/dvcbot/store/storetest"
 )
@@ -72,7 +73,7 @@ func TestLookupLinksEndToEnd(t *testing.T) {
 			if status != 200 {
 				t.Fatalf("qr.png: %d", status)
 			}
-			if got := readQR(t, []byte(png)); got != link {
+			if got := lookuptest.DecodeQR(t, []byte(png)); got != link {
 				t.Fatalf("the QR code reads %q, want %q", got, link)
 			}
 			if status, _ := httpGet(t, base+"/tra-cuu/"+strings.Repeat("q", 32), ""); status != 404 {
@@ -89,7 +90,7 @@ func TestLookupLinksEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := readQR(t, img); got != link {
+			if got := lookuptest.DecodeQR(t, img); got != link {
 				t.Fatalf("the PNG reads %q", got)
 			}
 			if exit, _, stderr := runCmd(t, env, "link", "000.00.20.H17-261120-0099"); exit != exitFail || !strings.Contains(stderr, "không tìm thấy hồ sơ") {
@@ -159,22 +160,4 @@ func httpGet(t *testing.T, url, auth string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(b)
-}
-
-// readQR decodes a PNG QR code with zbarimg (scripts/install-test-tools).
-func readQR(t *testing.T, png []byte) string {
-	t.Helper()
-	bin, err := exec.LookPath("zbarimg")
-	if err != nil {
-		t.Fatalf("zbarimg is required to read QR codes back: run scripts/install-test-tools (%v)", err)
-	}
-	file := filepath.Join(t.TempDir(), "read.png")
-	if err := os.WriteFile(file, png, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "--quiet", "--raw", file).Output()
-	if err != nil {
-		t.Fatalf("zbarimg: %v", err)
-	}
-	return strings.TrimRight(string(out), "\n")
 }

@@ -8,13 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dvcbot/dvcbot/core/lookup/lookuptest"
 
 	"github.com/dvcbot/dvcbot/core/demo"
 	"github.com/dvcbot/dvcbot/core/lookup"
@@ -204,7 +203,7 @@ func TestLinksPagesAndQR(t *testing.T) {
 		if status != 200 || hdr.Get("Content-Type") != "image/png" {
 			t.Fatalf("qr.png: %d %v", status, hdr)
 		}
-		if got := decodeQR(t, png); got != l.URL {
+		if got := lookuptest.DecodeQR(t, png); got != l.URL {
 			t.Fatalf("the QR code reads %q, want %q", got, l.URL)
 		}
 
@@ -392,23 +391,4 @@ func TestReadAPIWithoutKeys(t *testing.T) {
 	if status != 503 || strings.TrimSpace(string(body)) != `{"error":"no API keys configured"}` {
 		t.Fatalf("%d %s", status, body)
 	}
-}
-
-// decodeQR reads a PNG QR code back with zbarimg (Debian's zbar-tools;
-// scripts/install-test-tools installs it).
-func decodeQR(t *testing.T, png []byte) string {
-	t.Helper()
-	bin, err := exec.LookPath("zbarimg")
-	if err != nil {
-		t.Fatalf("zbarimg is required to read QR codes back: run scripts/install-test-tools (%v)", err)
-	}
-	file := filepath.Join(t.TempDir(), "qr.png")
-	if err := os.WriteFile(file, png, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "--quiet", "--raw", file).Output()
-	if err != nil {
-		t.Fatalf("zbarimg: %v (%s)", err, out)
-	}
-	return strings.TrimRight(string(out), "\n")
 }

@@ -165,6 +165,13 @@ func FitSMS(s, more string, maxSegments int) (string, bool) {
 	if more == "" {
 		suffix = ""
 	}
+	return FitPrefix(s, suffix, maxSegments) + suffix, true
+}
+
+// FitPrefix returns the longest prefix of s, cut after a whole word and
+// without trailing blanks or punctuation, that fits in maxSegments together
+// with suffix. The bot uses it to cut a reply and keep the rest for later.
+func FitPrefix(s, suffix string, maxSegments int) string {
 	runes := []rune(s)
 	lo, hi := 0, len(runes)
 	for lo < hi { // largest prefix length that fits, by binary search
@@ -175,7 +182,7 @@ func FitSMS(s, more string, maxSegments int) (string, bool) {
 			hi = mid - 1
 		}
 	}
-	return cutWords(runes, lo) + suffix, true
+	return cutWords(runes, lo)
 }
 
 // cutWords returns r[:n] without a trailing partial word or trailing
