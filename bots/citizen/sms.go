@@ -2,6 +2,7 @@ package citizen
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dvcbot/dvcbot/core/vntext"
 )
@@ -22,7 +23,7 @@ func fitSMS(text, hint string, maxSegments int) (fitted, rest string) {
 	if body == "" { // not even one word fits beside the hint
 		return hint, strings.TrimSpace(text)
 	}
-	if nl := strings.LastIndexByte(body, '\n'); nl > 0 && 5*len([]rune(body[:nl])) >= 4*len([]rune(body)) {
+	if nl := strings.LastIndexByte(body, '\n'); nl > 0 && 5*utf8.RuneCountInString(body[:nl]) >= 4*utf8.RuneCountInString(body) {
 		body = strings.TrimRight(body[:nl], " \n")
 		return body + "\n" + hint, strings.TrimSpace(text[len(body):])
 	}

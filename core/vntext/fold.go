@@ -38,7 +38,7 @@ func buildFoldTable() [foldTableSize]rune {
 // NFC returns s in Unicode Normalization Form C. Upstream texts arrive in both
 // NFC and NFD; everything is stored and compared in NFC.
 func NFC(s string) string {
-	if norm.NFC.IsNormalString(s) {
+	if _, _, ok := scanStable(s); ok || norm.NFC.IsNormalString(s) {
 		return s
 	}
 	return norm.NFC.String(s)
@@ -47,19 +47,48 @@ func NFC(s string) string {
 // Unaccent removes Vietnamese diacritics and maps đ/Đ to d/D, keeping case.
 // "Hồ sơ của ông Đặng" → "Ho so cua ong Dang".
 func Unaccent(s string) string {
-	s = NFC(s)
+	for i := asciiSpan(s, 0); i < len(s); i = asciiSpan(s, i) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r >= runeInfoSize || runeInfo[r]&unaccentKeeps == 0 {
+			// s[:i] stays (unaccentKeeps runes are nfcStable); the rest is
+			// folded, after NFC unless it is NFC as it stands.
+			if _, _, ok := scanStable(s[i:]); ok {
+				return unaccentFrom(s, i)
+			}
+			return unaccentFrom(NFC(s), 0)
+		}
+		i += size
+	}
+	return s // nothing to fold: no copy
+}
+
+// unaccentFrom is Unaccent of s, an NFC text whose first i bytes it keeps.
+func unaccentFrom(s string, i int) string {
 	var b strings.Builder
 	b.Grow(len(s))
-	for _, r := range s {
-		if r < foldTableSize {
-			r = foldTable[r]
+	b.WriteString(s[:i])
+	for _, r := range s[i:] {
+		if r, keep := unaccentRune(r); keep {
+			if r < utf8.RuneSelf {
+				b.WriteByte(byte(r))
+			} else {
+				b.WriteRune(r)
+			}
 		}
-		if unicode.Is(unicode.Mn, r) {
-			continue // a combining mark left over from unusual input
-		}
-		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// unaccentRune is what Unaccent makes of r: its base letter, and whether
+// to keep it (a combining mark left over from unusual input is dropped).
+func unaccentRune(r rune) (rune, bool) {
+	if r < runeInfoSize {
+		if r < foldTableSize {
+			r = foldTable[r] // stays below runeInfoSize
+		}
+		return r, runeInfo[r]&isMn == 0
+	}
+	return r, !unicode.Is(unicode.Mn, r)
 }
 
 // Fold lower-cases s and removes its diacritics: the form search and keyword
