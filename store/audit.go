@@ -123,7 +123,7 @@ func (s *ConsoleStore) Record(ctx context.Context, channel, user, code string, t
 }
 
 // lookupAuditSQL appends a look-up, the agency read from the dossier, in a
-// statement of its own (inside a transaction) or as a CTE (completePG).
+// statement of its own (inside a transaction) or in the batched completion (completeBatchSQL).
 const lookupAuditCols = `INSERT INTO audit_log (at, actor, source, action, target, channel, user_hash, dossier_code, agency, tier)`
 
 // lookupArgs are a look-up's arguments: actor, code, user hash, tier.

@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,6 +39,7 @@ type DB struct {
 	syncMu  sync.Mutex   // the sync lock on SQLite (one process)
 	notices *NoticeStore // set by EnableNotices: Dossiers() queues notices
 	stmts   sync.Map     // name → SQL text of hot-path statements
+	hot     *hotPath     // the batched claim and completion (Postgres)
 }
 
 // IsPostgresURL reports whether a DVCBOT_DATABASE_URL names Postgres rather
@@ -63,6 +65,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		sqldb.SetMaxIdleConns(32)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)
 		db = &DB{bun: bun.NewDB(sqldb, pgdialect.New()), dialect: Postgres}
+		db.hot = newHotPath(db, openHotPool(cfg))
 	} else {
 		path := strings.TrimPrefix(url, "sqlite://")
 		path = strings.TrimPrefix(path, "file:")
@@ -95,6 +98,28 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return db, nil
 }
 
+// openHotPool opens the connections of the batched hot-path statements
+// (hotpath.go). Those are written as index look-ups per row, and these
+// connections keep them so: each plan is made once per connection
+// (generic), and the planner may not trade the look-ups for scans of
+// inbound or sessions, which it otherwise does while their statistics are
+// those of a smaller table (seen on a fresh database: a hash join over a
+// sequential scan of every inbound row, per batch). Planning anew per
+// execution would also cost more than running: the batch's array length
+// makes every custom plan look cheaper than the generic one.
+func openHotPool(cfg *pgx.ConnConfig) *sql.DB {
+	hc := cfg.Copy()
+	for k, v := range map[string]string{"plan_cache_mode": "force_generic_plan",
+		"enable_seqscan": "off", "enable_hashjoin": "off", "enable_mergejoin": "off"} {
+		hc.RuntimeParams[k] = v
+	}
+	hot := stdlib.OpenDB(*hc)
+	hot.SetMaxOpenConns(2 * hotWorkers)
+	hot.SetMaxIdleConns(2 * hotWorkers)
+	hot.SetConnMaxIdleTime(5 * time.Minute)
+	return hot
+}
+
 // Dialect reports which database this is.
 func (db *DB) Dialect() Dialect { return db.dialect }
 
@@ -115,7 +140,10 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // Close closes the pool.
-func (db *DB) Close() error { return db.bun.Close() }
+func (db *DB) Close() error {
+	err := db.hot.close()
+	return errors.Join(err, db.bun.Close())
+}
 
 func (db *DB) utcNow() time.Time { return db.now().UTC() }
 

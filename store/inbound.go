@@ -43,25 +43,6 @@ type inboundPayload struct {
 	Raw     json.RawMessage `json:"raw,omitempty"`
 }
 
-// One round trip on Postgres: the insert, what was there before, and
-// whether another sender used the same id. The outer SELECT sees the table
-// as it was before the insert (one snapshot), so cur is NULL on first sight.
-const claimPG = `WITH ins AS (
-	INSERT INTO inbound (channel, message_id, sender, text, payload, state, attempts, received_at, claimed_at)
-	VALUES ($1, $2, $3, $4, $5, 'processing', 1, $6, $6)
-	ON CONFLICT (channel, message_id, sender) DO NOTHING
-	RETURNING 1)
-SELECT (SELECT count(*) FROM ins), cur.state, cur.reply, cur.sent, cur.claimed_at,
-	EXISTS (SELECT 1 FROM inbound o WHERE o.channel = $1 AND o.message_id = $2 AND o.sender <> $3),
-	s.lang, s.state, s.state_expires_at, s.rate_window_start, s.rate_count, s.version,
-	(SELECT row_to_json(d)::text FROM dossiers d WHERE d.code = $7),
-	EXISTS (SELECT 1 FROM tickets t WHERE t.channel = $1 AND t.user_id = $3
-		AND (t.state = 'open' OR (t.state = 'closed' AND t.rating = 0 AND t.closed_at > $8)))
-	OR EXISTS (SELECT 1 FROM human_pauses h WHERE h.channel = $1 AND h.user_id = $3 AND h.paused_until > $6)
-FROM (SELECT 1) AS one
-LEFT JOIN inbound cur ON cur.channel = $1 AND cur.message_id = $2 AND cur.sender = $3
-LEFT JOIN sessions s ON s.channel = $1 AND s.user_id = $3`
-
 const (
 	claimInsertSQLite = `INSERT INTO inbound (channel, message_id, sender, text, payload, state, attempts, received_at, claimed_at)
 	VALUES ($1, $2, $3, $4, $5, 'processing', 1, $6, $6)
@@ -88,49 +69,40 @@ func (s *InboundStore) Claim(ctx context.Context, in message.Inbound, raw []byte
 	}
 	pb, _ := json.Marshal(p)
 	var (
-		inserted bool
-		state    sql.NullString
-		reply    sql.NullString
-		claimed  sql.NullTime
-		sent     sql.NullBool
-		reused   bool
-		sc       sessionCols
-		dossierJ sql.NullString
-		tickets  = true // unknown: the hand-off route asks itself
+		c  claimRow
+		ts sql.NullString
 	)
+	c.tickets = true // unknown: the hand-off route asks itself
 	sqldb := db.bun.DB
 	if db.dialect == Postgres {
-		var n int
-		err := sqldb.QueryRowContext(ctx, claimPG, db.prepared(in.Channel, in.MessageID, in.UserID, in.Text, string(pb), db.ts(now), prefetch,
-			db.ts(now.Add(-unratedWindow)))...).
-			Scan(append(append([]any{&n, &state, &reply, &sent, &claimed, &reused}, sc.dest()...), &dossierJ, &tickets)...)
+		var err error
+		c, err = db.hot.claims.do(ctx, claimReq{in.Channel, in.MessageID, in.UserID, in.Text, string(pb), prefetch, now, now.Add(-unratedWindow)})
 		if err != nil {
 			return inbound.Claim{}, fmt.Errorf("recording inbound %s: %w", inbound.KeyOf(in), err)
 		}
-		inserted = n == 1
 	} else {
 		res, err := sqldb.ExecContext(ctx, claimInsertSQLite, in.Channel, in.MessageID, in.UserID, in.Text, string(pb), db.ts(now))
 		if err != nil {
 			return inbound.Claim{}, fmt.Errorf("recording inbound %s: %w", inbound.KeyOf(in), err)
 		}
 		n, _ := res.RowsAffected()
-		inserted = n == 1
-		var ts sql.NullString
-		err = sqldb.QueryRowContext(ctx, claimReadSQLite, in.Channel, in.MessageID, in.UserID).Scan(append([]any{&state, &reply, &sent, &ts, &reused}, sc.dest()...)...)
+		c.inserted = n == 1
+		err = sqldb.QueryRowContext(ctx, claimReadSQLite, in.Channel, in.MessageID, in.UserID).Scan(append([]any{&c.state, &c.reply, &c.sent, &ts, &c.reused}, c.sc.dest()...)...)
 		if err != nil {
 			return inbound.Claim{}, fmt.Errorf("reading inbound %s: %w", inbound.KeyOf(in), err)
 		}
-		if inserted {
-			state = sql.NullString{} // as on Postgres: nothing was there before
+		if c.inserted {
+			c.state = sql.NullString{} // as on Postgres: nothing was there before
 		} else if ts.Valid {
 			t, err := parseSQLiteTime(ts.String)
 			if err != nil {
 				return inbound.Claim{}, err
 			}
-			claimed = sql.NullTime{Time: t, Valid: true}
+			c.claimed = sql.NullTime{Time: t, Valid: true}
 		}
 	}
-	attach := readAhead(prefetch, dossierJ, db.dialect == Postgres, tickets)
+	inserted, state, reply, sent, claimed, reused, sc := c.inserted, c.state, c.reply, c.sent, c.claimed, c.reused, &c.sc
+	attach := readAhead(prefetch, c.dossier, db.dialect == Postgres, c.tickets)
 	if inserted {
 		return inbound.Claim{New: true, Reused: reused, Session: sc.session(in.Channel, in.UserID), Attach: attach}, nil
 	}
@@ -166,9 +138,10 @@ func parseSQLiteTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("unreadable time %q", s)
 }
 
-// Complete implements inbound.Store: one statement in the common cases (a
-// sync reply, with its session and one look-up, on Postgres), a
-// transaction when outbox rows go with it or on SQLite.
+// Complete implements inbound.Store: on Postgres one statement, shared
+// with concurrent completions, in the common case (no outbox rows, at most
+// one look-up); otherwise a transaction (and always on SQLite, but for a
+// bare reply).
 func (s *InboundStore) Complete(ctx context.Context, k inbound.Key, reply message.Reply, secret bool, out []notify.Message, turn *session.Turn) error {
 	db := s.db
 	b, err := json.Marshal(reply)
@@ -183,19 +156,22 @@ func (s *InboundStore) Complete(ctx context.Context, k inbound.Key, reply messag
 		saved, lookups = turn.Saved, turn.Lookups
 	}
 	switch {
+	case len(out) == 0 && len(lookups) <= 1 && db.dialect == Postgres:
+		q := completeReq{k: k, reply: string(b), secret: secret, at: now, saved: saved}
+		if len(lookups) == 1 {
+			q.lookup = &lookups[0]
+		}
+		ok, err := db.hot.completes.do(ctx, q)
+		if err != nil {
+			return fmt.Errorf("completing inbound %s: %w", k, err)
+		}
+		if !ok {
+			return session.ErrConflict
+		}
+		return nil
 	case saved == nil && len(lookups) == 0 && len(out) == 0:
 		if _, err := db.bun.DB.ExecContext(ctx, completeSQL, db.prepared(args...)...); err != nil {
 			return fmt.Errorf("completing inbound %s: %w", k, err)
-		}
-		return nil
-	case len(out) == 0 && len(lookups) <= 1 && db.dialect == Postgres:
-		q, qargs := completePG(db, args, saved, lookups, k)
-		var n int
-		if err := db.bun.DB.QueryRowContext(ctx, q, db.prepared(qargs...)...).Scan(&n); err != nil {
-			return fmt.Errorf("completing inbound %s: %w", k, err)
-		}
-		if n != 1 {
-			return session.ErrConflict
 		}
 		return nil
 	}

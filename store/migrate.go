@@ -553,7 +553,15 @@ CREATE TABLE human_pauses (
 	user_id TEXT NOT NULL,
 	paused_until {{ts}} NOT NULL,
 	PRIMARY KEY (channel, user_id)
-)`}, // inbound (channel, sender, received_at) is indexed by "proactive notices"
+)`}, // inbound (sender, channel, received_at) is indexed by "proactive notices" and the next
+	// The sender's index must not serve a look-up by channel alone: without
+	// planner statistics (a new table, autovacuum off) Postgres may pick it
+	// over the primary key for "this id from another sender", a range over
+	// every message of the channel. Sender first, it serves the same
+	// queries (sender and channel known) and nothing else.
+	{"inbound sender index led by the sender", `
+DROP INDEX inbound_sender_idx;
+CREATE INDEX inbound_sender_idx ON inbound (sender, channel, received_at)`},
 }
 
 func (db *DB) render(sqlText string) string {

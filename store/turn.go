@@ -5,13 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
 
 	"github.com/dvcbot/dvcbot/core/dossier"
-	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/session"
 	"github.com/dvcbot/dvcbot/core/ticket"
 )
@@ -83,56 +81,6 @@ func (db *DB) sessionArgs(s *session.Session) []any {
 }
 
 const sessionUpsertCols = `INSERT INTO sessions (channel, user_id, lang, state, state_expires_at, rate_window_start, rate_count, version, created_at, updated_at)`
-
-// completePG is the completion as one Postgres statement: the session's
-// compare-and-swap (when saved), the inbound record, and one look-up for
-// the audit log; it returns 1 unless the session changed meanwhile.
-// Its four shapes are each one prepared statement.
-func completePG(db *DB, args []any, saved *session.Session, lookups []session.Lookup, k inbound.Key) (string, []any) {
-	name := fmt.Sprintf("complete session=%v lookup=%v", saved != nil, len(lookups) == 1)
-	q := db.stmt(name, func() string {
-		var b strings.Builder
-		b.WriteString("WITH ")
-		guard := ""
-		if saved != nil {
-			b.WriteString(`s AS (` + sessionUpsertCols + `
-	VALUES ($1, $3, $8, $9, $10, $11, $12, $13 + 1, $5, $5)
-	ON CONFLICT (channel, user_id) DO UPDATE SET lang = EXCLUDED.lang, state = EXCLUDED.state,
-		state_expires_at = EXCLUDED.state_expires_at, rate_window_start = EXCLUDED.rate_window_start,
-		rate_count = EXCLUDED.rate_count, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
-	WHERE sessions.version = $13
-	RETURNING 1), `)
-			guard = " AND EXISTS (SELECT 1 FROM s)"
-		}
-		b.WriteString(`u AS (UPDATE inbound SET state = 'done', reply = $4, processed_at = $5,
-	text = CASE WHEN $6 THEN '' ELSE text END, sent = $7
-	WHERE channel = $1 AND message_id = $2 AND sender = $3` + guard + ` RETURNING 1)`)
-		if len(lookups) == 1 {
-			n := 8
-			if saved != nil {
-				n = 14
-			}
-			p := func(i int) string { return fmt.Sprintf("$%d", n+i) }
-			b.WriteString(`, a AS (` + lookupAuditCols + `
-	SELECT $5, ` + p(0) + `, $1, 'dossier.lookup', ` + p(1) + `, $1, ` + p(2) + `, ` + p(1) + `,
-		COALESCE((SELECT agency FROM dossiers WHERE code = ` + p(1) + `), ''), ` + p(3) + `
-	WHERE EXISTS (SELECT 1 FROM u))`)
-		}
-		if saved != nil {
-			b.WriteString(` SELECT count(*) FROM s`)
-		} else {
-			b.WriteString(` SELECT 1`)
-		}
-		return b.String()
-	})
-	if saved != nil {
-		args = append(args, db.sessionArgs(saved)...)
-	}
-	if len(lookups) == 1 {
-		args = append(args, lookupArgs(k.Channel, k.Sender, lookups[0])...)
-	}
-	return q, args
-}
 
 // saveSessionSQL is the compare-and-swap on its own (inside a transaction).
 const saveSessionSQL = sessionUpsertCols + `
