@@ -70,35 +70,15 @@ func refToGSM(s string) string {
 	return b.String()
 }
 
-func refCountParts(s string, enc Encoding, single, part int, cost func(rune) int) SMSCount {
-	total := 0
-	for _, r := range s {
-		total += cost(r)
-	}
-	if total <= single {
-		return SMSCount{Encoding: enc, Units: total, Segments: 1}
-	}
-	segs, used := 1, 0
-	for _, r := range s {
-		c := cost(r)
-		if used+c > part {
-			segs++
-			used = 0
-		}
-		used += c
-	}
-	return SMSCount{Encoding: enc, Units: total, Segments: segs}
-}
-
 func refCountSMS(s string) SMSCount {
 	s = refNFC(s)
 	if s == "" {
 		return SMSCount{Encoding: GSM7}
 	}
 	if refIsGSM7(s) {
-		return refCountParts(s, GSM7, 160, 153, gsmCost)
+		return countParts(s, GSM7, 160, 153, gsmCost)
 	}
-	return refCountParts(s, UCS2, 70, 67, func(r rune) int { return utf16.RuneLen(r) })
+	return countParts(s, UCS2, 70, 67, func(r rune) int { return utf16.RuneLen(r) })
 }
 
 func refCutWords(r []rune, n int) string {

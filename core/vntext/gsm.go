@@ -129,21 +129,12 @@ func CountSMS(s string) SMSCount {
 	default:
 		return countParts(s, GSM7, 160, 153, gsmCost)
 	}
-	uTot := utf8.RuneCountInString(s[:i])
-	for i < len(s) {
-		if s[i] < utf8.RuneSelf {
-			j := asciiSpan(s, i)
-			uTot += j - i
-			i = j
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r >= runeInfoSize || runeInfo[r]&nfcStable == 0 {
-			return countSMSNormalised(s)
-		}
-		uTot++ // every nfcStable rune is in the BMP: one UTF-16 unit
-		i += size
+	rest, _, ok := scanStable(s[i:])
+	if !ok {
+		return countSMSNormalised(s)
 	}
+	// every nfcStable rune is in the BMP: one UTF-16 unit each
+	uTot := utf8.RuneCountInString(s[:i]) + rest
 	if uTot <= 70 {
 		return SMSCount{Encoding: UCS2, Units: uTot, Segments: 1}
 	}
