@@ -9,6 +9,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/dvcbot/dvcbot/core/catalogsync"
 	"github.com/dvcbot/dvcbot/core/console"
 	"github.com/dvcbot/dvcbot/core/dossier"
 	"github.com/dvcbot/dvcbot/core/notify"
@@ -146,7 +147,21 @@ func (s *ConsoleStore) SyncRuns(ctx context.Context, limit int) ([]console.SyncR
 		run := r.run()
 		out[i] = console.SyncRun{ID: run.ID, StartedAt: run.StartedAt, FinishedAt: run.FinishedAt, WindowStart: run.WindowStart,
 			WindowEnd: run.WindowEnd, State: run.State, Fetched: run.Fetched, New: run.New, Modified: run.Modified,
-			Cancelled: run.Cancelled, Restored: run.Restored, Alerts: run.Alerts, Error: run.Error}
+			Cancelled: run.Cancelled, Restored: run.Restored, Alerts: run.Alerts, Skipped: run.Skipped, Error: run.Error}
+	}
+	return out, nil
+}
+
+func (s *ConsoleStore) SyncSkips(ctx context.Context) ([]console.SyncSkip, error) {
+	skips, err := s.db.Sync().Skips(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]console.SyncSkip, len(skips))
+	for i, k := range skips {
+		out[i] = console.SyncSkip{SystemID: k.SystemID, Reason: k.Reason, Error: k.Error, Attempts: k.Attempts,
+			Retried: k.Attempts < catalogsync.MaxSkipAttempts, FirstRun: k.FirstRun, LastRun: k.LastRun,
+			FirstSeen: k.FirstSeen, LastSeen: k.LastSeen}
 	}
 	return out, nil
 }

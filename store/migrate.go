@@ -562,6 +562,21 @@ CREATE TABLE human_pauses (
 	{"inbound sender index led by the sender", `
 DROP INDEX inbound_sender_idx;
 CREATE INDEX inbound_sender_idx ON inbound (sender, channel, received_at)`},
+	// Listed procedures the portal would not serve (unknown, or unusable):
+	// shown to operators and fetched again by the following syncs, since
+	// the checkpoint moves past them.
+	{"sync: skipped upstream records", `
+ALTER TABLE sync_runs ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE sync_skipped (
+	system_id BIGINT PRIMARY KEY,
+	reason TEXT NOT NULL,
+	error TEXT NOT NULL DEFAULT '',
+	attempts INTEGER NOT NULL DEFAULT 1,
+	first_run BIGINT NOT NULL,
+	last_run BIGINT NOT NULL,
+	first_seen {{ts}} NOT NULL,
+	last_seen {{ts}} NOT NULL
+)`},
 }
 
 func (db *DB) render(sqlText string) string {

@@ -35,7 +35,21 @@ type syncRunRow struct {
 	Cancelled   int        `bun:"cancelled"`
 	Restored    int        `bun:"restored"`
 	Alerts      int        `bun:"alerts"`
+	Skipped     int        `bun:"skipped"`
 	Error       string     `bun:"error"`
+}
+
+type syncSkipRow struct {
+	bun.BaseModel `bun:"table:sync_skipped,alias:ss"`
+
+	SystemID  int64     `bun:"system_id,pk"`
+	Reason    string    `bun:"reason"`
+	Error     string    `bun:"error"`
+	Attempts  int       `bun:"attempts"`
+	FirstRun  int64     `bun:"first_run"`
+	LastRun   int64     `bun:"last_run"`
+	FirstSeen time.Time `bun:"first_seen"`
+	LastSeen  time.Time `bun:"last_seen"`
 }
 
 type checkpointRow struct {
@@ -115,13 +129,48 @@ func (s *SyncStore) StartRun(ctx context.Context, start, end time.Time) (int64, 
 func runRow(r catalogsync.Run) syncRunRow {
 	return syncRunRow{ID: r.ID, StartedAt: r.StartedAt.UTC(), FinishedAt: utcPtr(r.FinishedAt), WindowStart: r.WindowStart.UTC(),
 		WindowEnd: r.WindowEnd.UTC(), State: r.State, Fetched: r.Fetched, Created: r.New, Modified: r.Modified,
-		Cancelled: r.Cancelled, Restored: r.Restored, Alerts: r.Alerts, Error: r.Error}
+		Cancelled: r.Cancelled, Restored: r.Restored, Alerts: r.Alerts, Skipped: r.Skipped, Error: r.Error}
 }
 
 func (r syncRunRow) run() catalogsync.Run {
 	return catalogsync.Run{ID: r.ID, StartedAt: r.StartedAt.UTC(), FinishedAt: utcPtr(r.FinishedAt), WindowStart: r.WindowStart.UTC(),
 		WindowEnd: r.WindowEnd.UTC(), State: r.State, Fetched: r.Fetched, New: r.Created, Modified: r.Modified,
-		Cancelled: r.Cancelled, Restored: r.Restored, Alerts: r.Alerts, Error: r.Error}
+		Cancelled: r.Cancelled, Restored: r.Restored, Alerts: r.Alerts, Skipped: r.Skipped, Error: r.Error}
+}
+
+// recordSkips keeps run's skipped procedures (a procedure skipped again
+// counts one more attempt) and forgets those served this time.
+func (s *SyncStore) recordSkips(ctx context.Context, tx bun.Tx, run catalogsync.Run) error {
+	now := s.db.utcNow()
+	for _, k := range run.Skips {
+		row := syncSkipRow{SystemID: k.SystemID, Reason: k.Reason, Error: k.Error, Attempts: 1,
+			FirstRun: run.ID, LastRun: run.ID, FirstSeen: now, LastSeen: now}
+		if _, err := tx.NewInsert().Model(&row).On("CONFLICT (system_id) DO UPDATE").
+			Set("reason = EXCLUDED.reason, error = EXCLUDED.error, last_run = EXCLUDED.last_run, last_seen = EXCLUDED.last_seen").
+			Set("attempts = ss.attempts + 1").Exec(ctx); err != nil {
+			return fmt.Errorf("recording skipped procedure %d: %w", k.SystemID, err)
+		}
+	}
+	if len(run.Resolved) > 0 {
+		if _, err := tx.NewDelete().Model((*syncSkipRow)(nil)).Where("system_id IN (?)", bun.List(run.Resolved)).Exec(ctx); err != nil {
+			return fmt.Errorf("forgetting procedures served again: %w", err)
+		}
+	}
+	return nil
+}
+
+// Skips implements catalogsync.Store: oldest first.
+func (s *SyncStore) Skips(ctx context.Context) ([]catalogsync.Skip, error) {
+	var rows []syncSkipRow
+	if err := s.db.bun.NewSelect().Model(&rows).OrderExpr("first_seen, system_id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("listing skipped procedures: %w", err)
+	}
+	out := make([]catalogsync.Skip, len(rows))
+	for i, r := range rows {
+		out[i] = catalogsync.Skip{SystemID: r.SystemID, Reason: r.Reason, Error: r.Error, Attempts: r.Attempts,
+			FirstRun: r.FirstRun, LastRun: r.LastRun, FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC()}
+	}
+	return out, nil
 }
 
 func (s *SyncStore) Finish(ctx context.Context, run catalogsync.Run, build func([]catalogsync.Pending) []notify.Message) (int, error) {
@@ -160,6 +209,9 @@ func (s *SyncStore) Finish(ctx context.Context, run catalogsync.Run, build func(
 		if _, err := tx.NewInsert().Model(&cp).On("CONFLICT (name) DO UPDATE").Set("position = EXCLUDED.position").
 			Set("updated_at = EXCLUDED.updated_at").Exec(ctx); err != nil {
 			return fmt.Errorf("moving the checkpoint: %w", err)
+		}
+		if err := s.recordSkips(ctx, tx, run); err != nil {
+			return err
 		}
 		run.Alerts = queued
 		row := runRow(run)

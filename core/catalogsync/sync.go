@@ -57,7 +57,36 @@ type Run struct {
 	Fetched, New, Modified, Cancelled, Restored int
 	Alerts                                      int
 	Error                                       string
+	// Skipped counts the listed procedures the portal would not serve;
+	// Skips are they, and Resolved the earlier skips served this time
+	// (both written by Finish).
+	Skipped  int
+	Skips    []Skip
+	Resolved []int64
 }
+
+// A Skip is a listed procedure the portal would not serve: unknown to it
+// (ReasonNotFound) or served unusable (ReasonInvalid). The checkpoint moves
+// past it, so it is kept and fetched again by the following syncs until it
+// comes, at most MaxSkipAttempts times.
+type Skip struct {
+	SystemID  int64
+	Reason    string
+	Error     string
+	Attempts  int
+	FirstRun  int64
+	LastRun   int64
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+const (
+	ReasonNotFound = "not_found"
+	ReasonInvalid  = "invalid"
+	// MaxSkipAttempts bounds the re-fetches of a skipped procedure: after
+	// that it stays listed for the operators, who may ask the portal.
+	MaxSkipAttempts = 10
+)
 
 // Store is what the sync needs beyond the catalogue.
 type Store interface {
@@ -69,9 +98,12 @@ type Store interface {
 	StartRun(ctx context.Context, start, end time.Time) (int64, error)
 	// Finish, in one transaction: reads every unreported change (this run's
 	// and any left by a crashed run), queues the messages build returns,
-	// marks the changes reported, moves the checkpoint to end and closes
-	// the run. It returns how many messages were queued.
+	// marks the changes reported, records run.Skips and forgets
+	// run.Resolved, moves the checkpoint to end and closes the run. It
+	// returns how many messages were queued.
 	Finish(ctx context.Context, run Run, build func([]Pending) []notify.Message) (int, error)
+	// Skips are the skipped procedures still waiting to be served.
+	Skips(ctx context.Context) ([]Skip, error)
 	FailRun(ctx context.Context, run Run) error
 	LastRun(ctx context.Context) (Run, bool, error)
 	// Subscribers are the recipients stored in the database.
@@ -205,9 +237,29 @@ func (s *Syncer) run(ctx context.Context, run *Run) (Summary, error) {
 	defer stopFetching()
 	ids := make(chan int64, nationaldb.PageSize)
 	listed := make(chan error, 1)
+	// Procedures skipped by earlier runs are asked for again first.
+	earlier, err := s.store.Skips(ctx)
+	if err != nil {
+		return sum, err
+	}
+	retry := map[int64]bool{}
+	for _, k := range earlier {
+		if k.Attempts < MaxSkipAttempts {
+			retry[k.SystemID] = true
+		}
+	}
 	go func() {
 		defer close(ids)
 		seen := map[int64]bool{} // a procedure may be listed twice (pages shifting under us)
+		for id := range retry {
+			seen[id] = true
+			select {
+			case ids <- id:
+			case <-fetchCtx.Done():
+				listed <- fetchCtx.Err()
+				return
+			}
+		}
 		err := s.client.ListPages(fetchCtx, run.WindowStart, run.WindowEnd, func(items []nationaldb.Item) error {
 			for _, it := range items {
 				if seen[it.SystemID] {
@@ -239,6 +291,9 @@ func (s *Syncer) run(ctx context.Context, run *Run) (Summary, error) {
 	fetchErr := s.client.Details(fetchCtx, ids, func(p catalog.Procedure) error {
 		run.Fetched++
 		s.m.fetched.Inc()
+		if retry[p.SystemID] {
+			run.Resolved = append(run.Resolved, p.SystemID)
+		}
 		select {
 		case fetched <- p:
 			return nil
@@ -247,8 +302,14 @@ func (s *Syncer) run(ctx context.Context, run *Run) (Summary, error) {
 		}
 	}, func(id int64, err error) {
 		sum.Skipped++
+		reason := ReasonInvalid
+		if errors.Is(err, nationaldb.ErrNotFound) {
+			reason = ReasonNotFound
+		}
+		run.Skips = append(run.Skips, Skip{SystemID: id, Reason: reason, Error: err.Error()})
 		s.log.Warn("listed procedure cannot be fetched; skipped", "id_hethong", id, "error", err)
 	})
+	run.Skipped = sum.Skipped
 	close(fetched)
 	storeErr := <-stored
 	stopFetching() // releases the lister if the fetchers stopped first

@@ -339,21 +339,82 @@ func TestSyncOutagesResume(t *testing.T) {
 }
 
 // A record the portal serves unusable (no name) is skipped with a warning;
-// it does not hold the rest of the window hostage.
+// it does not hold the rest of the window hostage. It is kept for the
+// operators and asked for again by each following sync (the checkpoint
+// has moved past it) until it is served — at most MaxSkipAttempts times.
 func TestSyncSkipsInvalidRecord(t *testing.T) {
-	db := storetest.SQLite(t)
-	fake := newFake(10, 0)
-	bad := record(10)
-	bad["ten"] = ""
-	fake.Put(bad)
-	e := newEnv(t, db, fake)
-	sum := e.sync(t)
-	if sum.Skipped != 1 || sum.Run.New != 10 {
-		t.Fatalf("summary %+v, want 10 new and 1 skipped", sum)
-	}
-	if _, ok, _ := db.Sync().Checkpoint(context.Background()); !ok {
-		t.Fatal("the checkpoint did not move past a window with one bad record")
-	}
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		fake := newFake(10, 0)
+		bad := record(10)
+		bad["ten"] = ""
+		fake.Put(bad)
+		e := newEnv(t, db, fake)
+		skips := func() []catalogsync.Skip {
+			t.Helper()
+			ks, err := db.Sync().Skips(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ks
+		}
+
+		first := e.sync(t)
+		if first.Skipped != 1 || first.Run.New != 10 || first.Run.Skipped != 1 {
+			t.Fatalf("first sync %+v, want 10 new and 1 skipped", first)
+		}
+		if _, ok, _ := db.Sync().Checkpoint(ctx); !ok {
+			t.Fatal("the checkpoint did not move past a window with one bad record")
+		}
+		ks := skips()
+		if len(ks) != 1 || ks[0].SystemID != 1010 || ks[0].Reason != catalogsync.ReasonInvalid || ks[0].Attempts != 1 ||
+			ks[0].FirstRun != first.Run.ID || ks[0].LastRun != first.Run.ID || ks[0].Error == "" {
+			t.Fatalf("skips after the first sync: %+v", ks)
+		}
+		runs, err := db.Console().SyncRuns(ctx, 1)
+		if err != nil || len(runs) != 1 || runs[0].Skipped != 1 {
+			t.Fatalf("console sync runs %+v, %v: want the run with 1 skipped", runs, err)
+		}
+
+		// Nothing changed upstream: the next sync asks for it again.
+		second := e.sync(t)
+		if second.Skipped != 1 || second.Run.New != 0 {
+			t.Fatalf("second sync %+v, want the bad record asked for again and skipped", second)
+		}
+		if ks := skips(); len(ks) != 1 || ks[0].Attempts != 2 || ks[0].FirstRun != first.Run.ID || ks[0].LastRun != second.Run.ID {
+			t.Fatalf("skips after the second sync: %+v", ks)
+		}
+
+		// Repaired upstream without being listed again: the retry brings it.
+		fake.Repair(1010, map[string]any{"ten": "Thủ tục số 10 về hộ tịch"})
+		third := e.sync(t)
+		if third.Skipped != 0 || third.Run.New != 1 {
+			t.Fatalf("third sync %+v, want the repaired record new", third)
+		}
+		if ks := skips(); len(ks) != 0 {
+			t.Fatalf("skips after the repair: %+v, want none", ks)
+		}
+		if p, err := db.Catalog().Procedure(ctx, "1.000110"); err != nil || p.Name != "Thủ tục số 10 về hộ tịch" {
+			t.Fatalf("procedure 1010 after the repair: %+v, %v", p, err)
+		}
+
+		// A record that never comes is asked for MaxSkipAttempts times.
+		never := record(11)
+		never["ten"] = ""
+		fake.SetClock(e.now) // changed after the last sync's window
+		fake.Put(never)
+		for range catalogsync.MaxSkipAttempts + 2 {
+			e.sync(t)
+		}
+		ks = skips()
+		if len(ks) != 1 || ks[0].SystemID != 1011 || ks[0].Attempts != catalogsync.MaxSkipAttempts {
+			t.Fatalf("skips after %d syncs: %+v, want 1011 at %d attempts", catalogsync.MaxSkipAttempts+2, ks, catalogsync.MaxSkipAttempts)
+		}
+		cs, err := db.Console().SyncSkips(ctx)
+		if err != nil || len(cs) != 1 || cs[0].Retried {
+			t.Fatalf("console skips %+v, %v: want 1011 no longer retried", cs, err)
+		}
+	})
 }
 
 func decodeQP(enc string, b []byte) string {

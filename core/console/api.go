@@ -50,6 +50,7 @@ var routeTable = []routeDef{
 	{"POST", "/subscriptions", writeAdmin, func(s *Server) apiHandler { return s.apiSubscribe }},
 	{"DELETE", "/subscriptions/{kind}/{address}", writeAdmin, func(s *Server) apiHandler { return s.apiUnsubscribe }},
 	{"GET", "/sync/runs", readOps, func(s *Server) apiHandler { return s.apiSyncRuns }},
+	{"GET", "/sync/skipped", readOps, func(s *Server) apiHandler { return s.apiSyncSkips }},
 	{"GET", "/outbox", readOps, func(s *Server) apiHandler { return s.apiOutbox }},
 	{"POST", "/outbox/{id}/retry", writeAdmin, func(s *Server) apiHandler { return s.apiOutboxRetry }},
 	{"POST", "/outbox/{id}/cancel", writeAdmin, func(s *Server) apiHandler { return s.apiOutboxCancel }},
@@ -407,6 +408,11 @@ func (s *Server) apiUnsubscribe(r *http.Request, p Principal) (any, error) {
 func (s *Server) apiSyncRuns(r *http.Request, p Principal) (any, error) {
 	runs, err := s.cfg.Ops.SyncRuns(r.Context(), limitOf(r))
 	return map[string]any{"runs": nonNil(runs)}, err
+}
+
+func (s *Server) apiSyncSkips(r *http.Request, p Principal) (any, error) {
+	skips, err := s.cfg.Ops.SyncSkips(r.Context())
+	return map[string]any{"skipped": nonNil(skips)}, err
 }
 
 var outboxStates = map[string]bool{"": true, notify.Pending: true, notify.Sending: true, notify.Sent: true, notify.Failed: true, "cancelled": true, "inflight": true}

@@ -136,6 +136,7 @@ func TestAPIRolesOnEveryEndpoint(t *testing.T) {
 			{"POST", "/console/api/v1/subscriptions", `{"kind":"email","address":"ttdvc@danang.gov.vn"}`, adm},
 			{"DELETE", "/console/api/v1/subscriptions/email/ttdvc@danang.gov.vn", "", want{204, 403, 403, 403, 403}},
 			{"GET", "/console/api/v1/sync/runs", "", ops},
+			{"GET", "/console/api/v1/sync/skipped", "", ops},
 			{"GET", "/console/api/v1/outbox?state=failed", "", ops},
 			{"GET", "/console/api/v1/outbox?state=bogus", "", want{400, 400, 403, 400, 403}},
 			{"POST", "/console/api/v1/outbox/{pending}/retry", "", want{409, 403, 403, 403, 403}},
@@ -342,3 +343,62 @@ func TestSignInFormLockAndCrossSite(t *testing.T) {
 }
 
 func jsonOf(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// A procedure the national portal would not serve is listed on the sync
+// page and in the API, with why, how often it was tried and whether the
+// syncs still ask for it.
+func TestSyncSkipsShown(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		now := time.Now().UTC()
+		for _, k := range []struct {
+			id       int64
+			reason   string
+			attempts int
+		}{{1010, "invalid", 2}, {1011, "not_found", 10}} {
+			if _, err := db.Bun().NewRaw(`INSERT INTO sync_skipped (system_id, reason, error, attempts, first_run, last_run, first_seen, last_seen)
+				VALUES (?, ?, 'procedure: unusable', ?, 1, 3, ?, ?)`, k.id, k.reason, k.attempts, now, now).Exec(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		code, body := f.call(t, "viewer", "GET", "/console/api/v1/sync/skipped", "")
+		var got struct {
+			Skipped []console.SyncSkip `json:"skipped"`
+		}
+		if err := json.Unmarshal([]byte(body), &got); code != 200 || err != nil {
+			t.Fatalf("GET sync/skipped: %d %s %v", code, body, err)
+		}
+		if len(got.Skipped) != 2 || got.Skipped[0].SystemID != 1010 || !got.Skipped[0].Retried ||
+			got.Skipped[1].SystemID != 1011 || got.Skipped[1].Retried || got.Skipped[1].Reason != "not_found" {
+			t.Fatalf("skipped %+v", got.Skipped)
+		}
+		hash, _ := console.HashPassword(pw)
+		if _, err := db.Console().CreateAccount(context.Background(), console.Account{Email: "ops@example.gov.vn", Role: console.Admin}, hash); err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", f.srv.URL+"/console/signin", strings.NewReader("email=ops%40example.gov.vn&password="+strings.ReplaceAll(pw, " ", "+")))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := noRedirect.Do(req)
+		if err != nil || resp.StatusCode != 303 {
+			t.Fatalf("sign-in: %v %v", resp, err)
+		}
+		resp.Body.Close()
+		req, _ = http.NewRequest("GET", f.srv.URL+"/console/sync?lang=en", nil)
+		for _, c := range resp.Cookies() {
+			req.AddCookie(c)
+		}
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		code, page := resp.StatusCode, string(b)
+		for _, want := range []string{`<table id="skipped">`, "<td>1010</td>", "Unusable content", "Unknown to the portal", "no longer retried"} {
+			if code != 200 || !strings.Contains(page, want) {
+				t.Fatalf("sync page (%d) lacks %q:\n%s", code, want, page)
+			}
+		}
+	})
+}

@@ -56,7 +56,12 @@ func (s *Server) pageList() []page {
 		{key: "officers", acc: readAny, data: pageOfficers, action: actOfficers,
 			doAcc: map[string]access{"invite": writeScope, "subscribe": writeAdmin, "unsubscribe": writeAdmin}},
 		{key: "sync", acc: readOps, data: func(s *Server, r *http.Request, p Principal) (any, error) {
-			return s.cfg.Ops.SyncRuns(r.Context(), limitOf(r))
+			runs, err := s.cfg.Ops.SyncRuns(r.Context(), limitOf(r))
+			if err != nil {
+				return nil, err
+			}
+			skips, err := s.cfg.Ops.SyncSkips(r.Context())
+			return map[string]any{"Runs": runs, "Skips": skips}, err
 		}},
 		{key: "outbox", acc: readOps, data: func(s *Server, r *http.Request, p Principal) (any, error) { return s.outbox(r) },
 			action: actOutbox, doAcc: map[string]access{"retry": writeAdmin, "cancel": writeAdmin}},

@@ -60,6 +60,7 @@ type Ops interface {
 	Subscribe(ctx context.Context, kind, address, name string) error
 	Unsubscribe(ctx context.Context, kind, address string) (bool, error)
 	SyncRuns(ctx context.Context, limit int) ([]SyncRun, error)
+	SyncSkips(ctx context.Context) ([]SyncSkip, error)
 	Outbox(ctx context.Context, state string, limit int) ([]OutboxMessage, error)
 	OutboxMessage(ctx context.Context, id int64) (OutboxMessage, error)
 	// RetryOutbox queues a failed message again with fresh attempts;

@@ -84,6 +84,22 @@ func (f *Fake) Update(id int64, fields map[string]any) {
 	f.Put(merged)
 }
 
+// Repair changes fields of a stored procedure without stamping it, as a
+// hand fix in the portal's database would: the record is served repaired
+// but not listed again as changed.
+func (f *Fake) Repair(id int64, fields map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := map[string]any{}
+	for k, v := range f.records[id] {
+		r[k] = v
+	}
+	for k, v := range fields {
+		r[k] = v
+	}
+	f.records[id] = r
+}
+
 // SetClock moves the clock changes are stamped with (it ticks from there).
 func (f *Fake) SetClock(t time.Time) {
 	f.mu.Lock()
