@@ -577,14 +577,33 @@ CREATE TABLE sync_skipped (
 	first_seen {{ts}} NOT NULL,
 	last_seen {{ts}} NOT NULL
 )`},
+	// The audit log is evidence (seed 004: who read shared data): the
+	// database itself refuses to change or remove an entry, whoever asks.
+	{"audit log append-only", `{{append_only audit_log}}`},
 }
 
 func (db *DB) render(sqlText string) string {
-	r := strings.NewReplacer("{{pk}}", "BIGSERIAL PRIMARY KEY", "{{ts}}", "TIMESTAMPTZ", "{{json}}", "JSONB")
+	r := strings.NewReplacer("{{pk}}", "BIGSERIAL PRIMARY KEY", "{{ts}}", "TIMESTAMPTZ", "{{json}}", "JSONB",
+		"{{append_only audit_log}}", appendOnlyPG("audit_log"))
 	if db.dialect == SQLite {
-		r = strings.NewReplacer("{{pk}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{ts}}", "TIMESTAMP", "{{json}}", "TEXT")
+		r = strings.NewReplacer("{{pk}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{ts}}", "TIMESTAMP", "{{json}}", "TEXT",
+			"{{append_only audit_log}}", appendOnlySQLite("audit_log"))
 	}
 	return r.Replace(sqlText)
+}
+
+// appendOnlyPG and appendOnlySQLite make table refuse UPDATE, DELETE (and
+// on Postgres TRUNCATE). Bodies hold semicolons, so they stay on one line:
+// statements are split at a semicolon that ends a line.
+func appendOnlyPG(table string) string {
+	return `CREATE OR REPLACE FUNCTION dvcbot_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege'; END $$;
+CREATE TRIGGER ` + table + `_append_only BEFORE UPDATE OR DELETE ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION dvcbot_append_only();
+CREATE TRIGGER ` + table + `_no_truncate BEFORE TRUNCATE ON ` + table + ` FOR EACH STATEMENT EXECUTE FUNCTION dvcbot_append_only()`
+}
+
+func appendOnlySQLite(table string) string {
+	return `CREATE TRIGGER ` + table + `_no_update BEFORE UPDATE ON ` + table + ` BEGIN SELECT RAISE(ABORT, '` + table + ` is append-only: UPDATE refused'); END;
+CREATE TRIGGER ` + table + `_no_delete BEFORE DELETE ON ` + table + ` BEGIN SELECT RAISE(ABORT, '` + table + ` is append-only: DELETE refused'); END`
 }
 
 // migrationLockID is the Postgres advisory lock that serialises migrations
@@ -652,7 +671,7 @@ var errAlreadyApplied = errors.New("already applied")
 
 func splitStatements(s string) []string {
 	var out []string
-	for _, stmt := range strings.Split(s, ";") {
+	for _, stmt := range strings.Split(strings.TrimSuffix(strings.TrimSpace(s), ";")+"\n", ";\n") {
 		if stmt = strings.TrimSpace(stmt); stmt != "" {
 			out = append(out, stmt)
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -473,4 +474,31 @@ func applyConcurrently(t *testing.T, db *store.DB, evs []dossier.Event) {
 			t.Fatalf("event %s stored %d times, want exactly once", e.ID, seen[e.ID])
 		}
 	}
+}
+
+// The audit log is append-only in the database itself: an UPDATE or a
+// DELETE (or a TRUNCATE on Postgres) of an entry is refused, whoever asks,
+// and the entry stays as written.
+func TestAuditLogAppendOnly(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.Bun().NewRaw(`INSERT INTO audit_log (at, actor, action, target) VALUES (?, 'admin@demo', 'account.create', 'lan')`,
+			time.Now().UTC()).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		refused := []string{"UPDATE audit_log SET target = 'someone else'", "DELETE FROM audit_log"}
+		if db.Dialect() == store.Postgres {
+			refused = append(refused, "TRUNCATE audit_log")
+		}
+		for _, q := range refused {
+			_, err := db.Bun().ExecContext(ctx, q)
+			if err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Errorf("%s: %v, want refused as append-only", q, err)
+			}
+		}
+		var target string
+		if err := db.Bun().NewRaw("SELECT target FROM audit_log WHERE action = 'account.create'").Scan(ctx, &target); err != nil || target != "lan" {
+			t.Fatalf("entry after the refused changes: %q, %v", target, err)
+		}
+	})
 }

@@ -101,15 +101,44 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 }
 
-// The README's configuration table must name every variable the binary reads.
+// The README's configuration table is `dvcbot help config`, row for row:
+// every variable the binary reads, once, with its current default and text.
 func TestReadmeListsEveryVariable(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range settings(&Config{}) {
-		if !bytes.Contains(readme, []byte("`"+s.Env+"`")) {
-			t.Errorf("README.md does not document %s", s.Env)
+	code, out, _ := runCmd(t, nil, "help", "config")
+	if code != 0 {
+		t.Fatalf("help config: exit %d", code)
+	}
+	rows := func(text string) []string {
+		var rs []string
+		for line := range strings.Lines(text) {
+			if strings.HasPrefix(line, "| `DVCBOT_") {
+				rs = append(rs, strings.TrimSpace(line))
+			}
+		}
+		return rs
+	}
+	got, want := rows(string(readme)), rows(out)
+	if len(want) != len(settings(&Config{})) {
+		t.Fatalf("help config lists %d variables, the binary reads %d", len(want), len(settings(&Config{})))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("README.md's configuration table differs from `go run ./cmd/dvcbot help config` (%d rows, want %d): paste its output", len(got), len(want))
+		for i := range max(len(got), len(want)) {
+			g, w := "", ""
+			if i < len(got) {
+				g = got[i]
+			}
+			if i < len(want) {
+				w = want[i]
+			}
+			if g != w {
+				t.Errorf("row %d:\n README %s\n wanted %s", i+1, g, w)
+				break
+			}
 		}
 	}
 }
