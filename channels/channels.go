@@ -52,6 +52,15 @@ type Deps struct {
 	OptOuts     OptOuts          // SMS opt-outs
 	Receipts    Receipts         // delivery reports of outbox messages
 	Sessions    SessionKeeper    // server-issued cookie sessions (web chat)
+	// Rotator, when set, rotates a session id together with what a person
+	// is waiting on under it (the hand-off desk: its ticket, pause and
+	// undelivered answers move to the new id); else Sessions rotates.
+	Rotator SessionRotator
+}
+
+// SessionRotator rotates a cookie session's id (see SessionKeeper).
+type SessionRotator interface {
+	RotateSession(ctx context.Context, channel, id string) (newID, ticket string, err error)
 }
 
 // Receipts records a delivery report of an outbox message.

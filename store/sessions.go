@@ -137,17 +137,45 @@ func (s sessionStore) KnownID(ctx context.Context, channel, id string) (bool, er
 // to the new id and the old id stops existing, so whoever else holds it
 // starts over.
 func (s sessionStore) RotateID(ctx context.Context, channel, id string, now time.Time) (string, string, error) {
-	newID, ticket := randomHex(16), randomHex(24)
-	h, exp := hashTicket(ticket), now.Add(session.TicketTTL).UTC()
-	res, err := s.db.bun.NewUpdate().Model((*sessionRow)(nil)).
-		Set("user_id = ?", newID).Set("ticket_hash = ?", h).Set("ticket_expires_at = ?", exp).
-		Set("version = version + 1").Set("updated_at = ?", s.db.utcNow()).
-		Where("channel = ? AND user_id = ?", channel, id).Exec(ctx)
+	var newID, ticket string
+	err := s.db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		newID, ticket, err = s.db.rotateSession(ctx, tx, channel, id, now)
+		return err
+	})
 	if err != nil {
 		return "", "", fmt.Errorf("rotating a %s session: %w", channel, err)
 	}
+	return newID, ticket, nil
+}
+
+// rotateSession renames the session (channel, id) to a new random id, sets
+// a one-time ticket for the page to reconnect with, and moves to the new id
+// what the citizen set up under the old one: verifications (so notices for
+// a verified applicant reach the page they use now), notice subscriptions
+// and a notice opt-out. sql.ErrNoRows when there is no such session. The
+// ticket store moves a hand-off in the same transaction.
+func (db *DB) rotateSession(ctx context.Context, tx bun.Tx, channel, id string, now time.Time) (newID, ticket string, err error) {
+	newID, ticket = randomHex(16), randomHex(24)
+	h, exp := hashTicket(ticket), now.Add(session.TicketTTL).UTC()
+	res, err := tx.NewUpdate().Model((*sessionRow)(nil)).
+		Set("user_id = ?", newID).Set("ticket_hash = ?", h).Set("ticket_expires_at = ?", exp).
+		Set("version = version + 1").Set("updated_at = ?", db.utcNow()).
+		Where("channel = ? AND user_id = ?", channel, id).Exec(ctx)
+	if err != nil {
+		return "", "", err
+	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return "", "", fmt.Errorf("rotating a %s session: %w", channel, sql.ErrNoRows)
+		return "", "", sql.ErrNoRows
+	}
+	for _, table := range []string{"verify_attempts", "notice_subscriptions"} {
+		if _, err := tx.NewUpdate().Table(table).Set("user_id = ?", newID).Where("channel = ? AND user_id = ?", channel, id).Exec(ctx); err != nil {
+			return "", "", fmt.Errorf("moving %s to the new id: %w", table, err)
+		}
+	}
+	if _, err := tx.NewUpdate().Table("notice_optouts").Set("identity = ?", channel+":"+newID).
+		Where("identity = ?", channel+":"+id).Exec(ctx); err != nil {
+		return "", "", fmt.Errorf("moving the notice opt-out to the new id: %w", err)
 	}
 	return newID, ticket, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,9 +111,38 @@ func TestSessionIDs(t *testing.T) {
 		if err := ss.SaveSession(ctx, s); err != nil {
 			t.Fatal(err)
 		}
+		// What the citizen set up under the old id: a verification, a
+		// notice subscription, a notice opt-out.
+		for _, q := range []string{
+			`INSERT INTO verify_attempts (attempt_key, dossier_code, channel, user_id, checked, verdict, failed, created_at)
+				VALUES ('k1', '000.00.20.H17-261102-0006', 'webchat', ?, TRUE, 1, FALSE, ?)`,
+			`INSERT INTO notice_subscriptions (channel, user_id, dossier_code, active, created_at, updated_at)
+				VALUES ('webchat', ?, '000.00.20.H17-261102-0006', TRUE, ?, ?)`,
+			`INSERT INTO notice_optouts (identity, created_at) VALUES ('webchat:' || ?, ?)`,
+		} {
+			args := []any{id, now}
+			if strings.Count(q, "?") == 3 {
+				args = append(args, now)
+			}
+			if _, err := db.Bun().NewRaw(q, args...).Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
 		newID, ticket, err := ss.RotateID(ctx, "webchat", id, now)
 		if err != nil || newID == id || len(newID) != 32 || ticket == "" {
 			t.Fatalf("RotateID = %q, %q, %v", newID, ticket, err)
+		}
+		for _, c := range []struct{ q, user string }{
+			{"SELECT count(*) FROM verify_attempts WHERE channel = 'webchat' AND user_id = ?", newID},
+			{"SELECT count(*) FROM notice_subscriptions WHERE channel = 'webchat' AND user_id = ?", newID},
+			{"SELECT count(*) FROM notice_optouts WHERE identity = 'webchat:' || ?", newID},
+		} {
+			for user, want := range map[string]int{c.user: 1, id: 0} {
+				var n int
+				if err := db.Bun().NewRaw(c.q, user).Scan(ctx, &n); err != nil || n != want {
+					t.Errorf("%s [%s]: %d, %v; want %d (moved to the new id)", c.q, user, n, err, want)
+				}
+			}
 		}
 		if known, _ := ss.KnownID(ctx, "webchat", id); known {
 			t.Fatal("the old id is still known after rotation")

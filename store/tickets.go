@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -75,6 +76,13 @@ type humanPauseRow struct {
 	UserID      string    `bun:"user_id,pk"`
 	PausedUntil time.Time `bun:"paused_until"`
 }
+
+// previousIDAuthor marks an entry that is not a turn of the conversation:
+// its text is an id the ticket's citizen had before their session was
+// rotated (the web chat, on verification). The conversation reads the
+// inbound log under every id of the citizen, and an answer planned for an
+// old id goes to the current one; the console never sees these entries.
+const previousIDAuthor = "previous_id"
 
 // Tickets returns the hand-off ticket store.
 func (db *DB) Tickets() *TicketStore { return &TicketStore{db: db} }
@@ -154,10 +162,14 @@ func (s *TicketStore) Status(ctx context.Context, channel, user, excludeMsg stri
 		if err != nil {
 			return st, err
 		}
+		ids, err := readCitizenIDs(ctx, s.db.bun, t.Number, user)
+		if err != nil {
+			return st, err
+		}
 		var n int
-		if err := s.db.bun.NewSelect().Table("inbound").ColumnExpr("count(*)").
-			Where("channel = ? AND sender = ? AND received_at > ? AND message_id <> ?", channel, user, *t.ClosedAt, excludeMsg).
-			Scan(ctx, &n); err != nil {
+		q := s.db.bun.NewSelect().Table("inbound").ColumnExpr("count(*)").
+			Where("channel = ? AND received_at > ? AND message_id <> ?", channel, *t.ClosedAt, excludeMsg)
+		if err := ids.from(q).Scan(ctx, &n); err != nil {
 			return st, err
 		}
 		if n == 0 {
@@ -218,8 +230,19 @@ func (s *TicketStore) Conversation(ctx context.Context, t ticket.Ticket) ([]tick
 		ReceivedAt  time.Time      `bun:"received_at"`
 		ProcessedAt *time.Time     `bun:"processed_at"`
 	}
+	var entries []ticketEntryRow
+	if err := s.db.bun.NewSelect().Model(&entries).Where("ticket_number = ?", t.Number).OrderExpr("id").Scan(ctx); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("reading the entries of ticket %d: %w", t.Number, err)
+	}
+	ids := citizenIDs{{id: t.UserID}}
+	for _, e := range entries {
+		if e.Author == previousIDAuthor {
+			ids = append(ids, citizenID{id: e.Text, until: e.CreatedAt})
+		}
+	}
 	q := s.db.bun.NewSelect().Table("inbound").Column("message_id", "text", "reply", "payload", "received_at", "processed_at").
-		Where("channel = ? AND sender = ? AND received_at >= ?", t.Channel, t.UserID, from.UTC())
+		Where("channel = ? AND received_at >= ?", t.Channel, from.UTC())
+	q = ids.from(q)
 	if t.ClosedAt != nil && t.State == ticket.Closed {
 		q = q.Where("received_at <= ?", t.ClosedAt.Add(time.Minute).UTC())
 	}
@@ -260,11 +283,10 @@ func (s *TicketStore) Conversation(ctx context.Context, t ticket.Ticket) ([]tick
 			}
 		}
 	}
-	var entries []ticketEntryRow
-	if err := s.db.bun.NewSelect().Model(&entries).Where("ticket_number = ?", t.Number).OrderExpr("id").Scan(ctx); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("reading the entries of ticket %d: %w", t.Number, err)
-	}
 	for _, e := range entries {
+		if e.Author == previousIDAuthor {
+			continue
+		}
 		out = append(out, ticket.Entry{At: e.CreatedAt.UTC(), Author: e.Author, Name: e.Name, Text: e.Text})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
@@ -286,7 +308,7 @@ func (s *TicketStore) Touch(ctx context.Context, number int64, at time.Time) err
 
 // changeOpen runs fn in a transaction on an open ticket and returns it as
 // fn left it; ErrConflict when it is not open.
-func (s *TicketStore) change(ctx context.Context, number int64, state string, fn func(ctx context.Context, tx bun.Tx, now time.Time) error) (ticket.Ticket, error) {
+func (s *TicketStore) change(ctx context.Context, number int64, state string, fn func(ctx context.Context, tx bun.Tx, now time.Time, cur ticketRow) error) (ticket.Ticket, error) {
 	now := s.db.utcNow()
 	var out ticketRow
 	err := s.db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -304,7 +326,7 @@ func (s *TicketStore) change(ctx context.Context, number int64, state string, fn
 		if state != "" && cur.State != state {
 			return ticket.ErrConflict
 		}
-		if err := fn(ctx, tx, now); err != nil {
+		if err := fn(ctx, tx, now, cur); err != nil {
 			return err
 		}
 		return tx.NewSelect().Model(&out).Where("number = ?", number).Scan(ctx)
@@ -317,7 +339,7 @@ func (s *TicketStore) change(ctx context.Context, number int64, state string, fn
 
 // Answer implements ticket.Store.
 func (s *TicketStore) Answer(ctx context.Context, number int64, e ticket.Entry, out []notify.Message, claim string) (ticket.Ticket, error) {
-	return s.change(ctx, number, "", func(ctx context.Context, tx bun.Tx, now time.Time) error {
+	return s.change(ctx, number, "", func(ctx context.Context, tx bun.Tx, now time.Time, cur ticketRow) error {
 		if _, err := tx.NewInsert().Model(&ticketEntryRow{TicketNumber: number, CreatedAt: e.At.UTC(), Author: e.Author, Name: e.Name, Text: e.Text}).Exec(ctx); err != nil {
 			return err
 		}
@@ -331,14 +353,18 @@ func (s *TicketStore) Answer(ctx context.Context, number int64, e ticket.Entry, 
 		if _, err := s.bump(q, now).Exec(ctx); err != nil {
 			return err
 		}
-		_, err := enqueue(ctx, tx, now, out)
+		out, err := toCurrentID(ctx, tx, cur, out)
+		if err != nil {
+			return err
+		}
+		_, err = enqueue(ctx, tx, now, out)
 		return err
 	})
 }
 
 // Assign implements ticket.Store.
 func (s *TicketStore) Assign(ctx context.Context, number int64, assignee int64, name string, agency *string, note ticket.Entry) (ticket.Ticket, error) {
-	return s.change(ctx, number, "", func(ctx context.Context, tx bun.Tx, now time.Time) error {
+	return s.change(ctx, number, "", func(ctx context.Context, tx bun.Tx, now time.Time, cur ticketRow) error {
 		q := tx.NewUpdate().Model((*ticketRow)(nil)).Set("assignee_id = ?", assignee).Set("assignee_name = ?", name).Where("number = ?", number)
 		if agency != nil {
 			q = q.Set("agency = ?", *agency)
@@ -353,7 +379,7 @@ func (s *TicketStore) Assign(ctx context.Context, number int64, assignee int64, 
 
 // CloseTicket implements ticket.Store.
 func (s *TicketStore) CloseTicket(ctx context.Context, number int64, by string, at time.Time, out []notify.Message) (ticket.Ticket, error) {
-	return s.change(ctx, number, ticket.Open, func(ctx context.Context, tx bun.Tx, now time.Time) error {
+	return s.change(ctx, number, ticket.Open, func(ctx context.Context, tx bun.Tx, now time.Time, cur ticketRow) error {
 		q := tx.NewUpdate().Model((*ticketRow)(nil)).Set("state = ?", ticket.Closed).Set("closed_at = ?", at.UTC()).
 			Set("closed_by = ?", by).Set("last_activity_at = ?", at.UTC()).Where("number = ?", number)
 		if _, err := s.bump(q, now).Exec(ctx); err != nil {
@@ -362,14 +388,18 @@ func (s *TicketStore) CloseTicket(ctx context.Context, number int64, by string, 
 		if _, err := tx.NewInsert().Model(&ticketEntryRow{TicketNumber: number, CreatedAt: at.UTC(), Author: ticket.BySystem, Name: by, Text: "closed"}).Exec(ctx); err != nil {
 			return err
 		}
-		_, err := enqueue(ctx, tx, now, out)
+		out, err := toCurrentID(ctx, tx, cur, out)
+		if err != nil {
+			return err
+		}
+		_, err = enqueue(ctx, tx, now, out)
 		return err
 	})
 }
 
 // Reopen implements ticket.Store.
 func (s *TicketStore) Reopen(ctx context.Context, number int64, note ticket.Entry) (ticket.Ticket, error) {
-	t, err := s.change(ctx, number, ticket.Closed, func(ctx context.Context, tx bun.Tx, now time.Time) error {
+	t, err := s.change(ctx, number, ticket.Closed, func(ctx context.Context, tx bun.Tx, now time.Time, cur ticketRow) error {
 		q := tx.NewUpdate().Model((*ticketRow)(nil)).Set("state = ?", ticket.Open).Set("closed_at = NULL").Set("closed_by = ''").
 			Set("last_activity_at = ?", now).Where("number = ?", number)
 		if _, err := s.bump(q, now).Exec(ctx); err != nil {
@@ -502,4 +532,131 @@ func (s *TicketStore) LastSeen(ctx context.Context, channel, user string) (time.
 // LinkedPhone implements ticket.Store (the phone a Zalo user shared).
 func (s *TicketStore) LinkedPhone(ctx context.Context, channel, user string) (string, error) {
 	return s.db.Notices(nil, nil).LinkedPhone(ctx, channel, user)
+}
+
+// citizenID is an id the citizen of a ticket wrote under: the current one
+// (until zero), or one they had until their session was rotated (what was
+// sent under it later is someone else's: whoever still holds the old id).
+type citizenID struct {
+	id    string
+	until time.Time
+}
+
+type citizenIDs []citizenID
+
+// readCitizenIDs reads the ids of ticket number's citizen, user first.
+func readCitizenIDs(ctx context.Context, idb bun.IDB, number int64, user string) (citizenIDs, error) {
+	var prev []ticketEntryRow
+	if err := idb.NewSelect().Model(&prev).Column("text", "created_at").
+		Where("ticket_number = ? AND author = ?", number, previousIDAuthor).Scan(ctx); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("reading the previous ids of ticket %d: %w", number, err)
+	}
+	ids := citizenIDs{{id: user}}
+	for _, p := range prev {
+		ids = append(ids, citizenID{id: p.Text, until: p.CreatedAt})
+	}
+	return ids, nil
+}
+
+// from limits a select of inbound messages to the citizen's.
+func (ids citizenIDs) from(q *bun.SelectQuery) *bun.SelectQuery {
+	if len(ids) == 1 {
+		return q.Where("sender = ?", ids[0].id)
+	}
+	return q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+		for _, c := range ids {
+			if c.until.IsZero() {
+				q = q.WhereOr("sender = ?", c.id)
+			} else {
+				q = q.WhereOr("(sender = ? AND received_at <= ?)", c.id, c.until.UTC())
+			}
+		}
+		return q
+	})
+}
+
+// previous reports whether id is one the citizen had before.
+func (ids citizenIDs) previous(id string) bool {
+	for _, c := range ids {
+		if c.id == id && !c.until.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+// toCurrentID addresses to the citizen's current id the messages of out
+// that the desk planned for an id the citizen had before a rotation: it
+// read the ticket before cur was locked, and the session may have rotated
+// in between; the old id must get nothing.
+func toCurrentID(ctx context.Context, tx bun.Tx, cur ticketRow, out []notify.Message) ([]notify.Message, error) {
+	to := cur.ticket().ReplyTo()
+	stale := false
+	for _, m := range out {
+		stale = stale || m.Recipient != to
+	}
+	if !stale {
+		return out, nil
+	}
+	ids, err := readCitizenIDs(ctx, tx, cur.Number, cur.UserID)
+	if err != nil {
+		return nil, err
+	}
+	out = append([]notify.Message(nil), out...)
+	for i, m := range out {
+		if ids.previous(m.Recipient) {
+			out[i].Recipient = to
+		}
+	}
+	return out, nil
+}
+
+// RotateSession implements ticket.Store: the session's rotation
+// (rotateSession, as sessionStore.RotateID does it) and the hand-off's move
+// in one transaction, so there is no moment, and no crash, after which the
+// session answers to the new id while its ticket, pause or an officer's
+// undelivered answer still wait under the old one.
+func (s *TicketStore) RotateSession(ctx context.Context, channel, id string, now time.Time, note ticket.Entry) (string, string, int, error) {
+	var newID, tkt string
+	moved := 0
+	err := s.db.bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if newID, tkt, err = s.db.rotateSession(ctx, tx, channel, id, now); err != nil {
+			return err // sql.ErrNoRows: no such session, nothing rotates, nothing moves
+		}
+		var rows []ticketRow
+		q := tx.NewUpdate().Model((*ticketRow)(nil)).Set("user_id = ?", newID).
+			Where("channel = ? AND user_id = ?", channel, id).Returning("number, state")
+		if err := s.bump(q, s.db.utcNow()).Scan(ctx, &rows); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		moved = len(rows)
+		// The inbound log's clock: what the old id sends after this is not
+		// the citizen's.
+		at := s.db.utcNow()
+		for _, r := range rows {
+			entries := []ticketEntryRow{{TicketNumber: r.Number, CreatedAt: at, Author: previousIDAuthor, Text: id}}
+			if r.State == ticket.Open && note.Text != "" {
+				entries = append(entries, ticketEntryRow{TicketNumber: r.Number, CreatedAt: note.At.UTC(), Author: note.Author, Name: note.Name, Text: note.Text})
+			}
+			if _, err := tx.NewInsert().Model(&entries).Exec(ctx); err != nil {
+				return err
+			}
+			// The tickets' answers and closings not yet delivered: the page
+			// of the new id gets them, a page still open under the old id
+			// does not (messages being sent now go to the new id if retried).
+			if _, err := tx.NewUpdate().Model((*outboxRow)(nil)).Set("recipient = ?", newID).
+				Where("recipient = ? AND state IN (?) AND dedupe_key LIKE ?", id, bun.List([]string{notify.Pending, notify.Sending}),
+					"ticket|"+strconv.FormatInt(r.Number, 10)+"|%").Exec(ctx); err != nil {
+				return err
+			}
+		}
+		_, err = tx.NewUpdate().Model((*humanPauseRow)(nil)).Set("user_id = ?", newID).
+			Where("channel = ? AND user_id = ?", channel, id).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return "", "", 0, fmt.Errorf("rotating a %s session: %w", channel, err)
+	}
+	return newID, tkt, moved, nil
 }

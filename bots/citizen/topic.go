@@ -25,3 +25,19 @@ func Topic(s session.Session, now time.Time) (dossierCode, procedureCode string)
 	}
 	return st.Dossier, procedureCode
 }
+
+// AwaitsVerification reports whether the bot has asked this citizen for the
+// last four digits of an applicant's phone (XACMINH, or a rating that needs
+// it) and waits for them: a hand-off in progress lets that answer through
+// to the bot, the only one able to check it.
+func AwaitsVerification(s session.Session, now time.Time) bool {
+	raw := s.LiveState(now)
+	if raw == nil {
+		return false
+	}
+	var st state
+	if json.Unmarshal(raw, &st) != nil {
+		return false
+	}
+	return st.Pending == pendVerifyStatus || st.Pending == pendVerifyRate
+}

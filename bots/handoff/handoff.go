@@ -8,8 +8,9 @@
 //     an answer;
 //   - while a citizen has an open ticket, their messages go to it with
 //     silence or a short acknowledgement, never a bot answer, except the
-//     explicit commands DVC <mã>, TIM …, HD (not matched: the bot answers);
-//     KET THUC closes it and hands back to the bot;
+//     explicit commands DVC <mã>, TIM …, HD, XACMINH and the digits the bot
+//     asked for after XACMINH (not matched: the bot answers); KET THUC
+//     closes it and hands back to the bot;
 //   - a Zalo OA admin's message (message.EventAdminReply) pauses the bot
 //     for that user for DVCBOT_HUMAN_PAUSE;
 //   - a satisfaction answer after a closing rates the ticket.
@@ -18,6 +19,7 @@ package handoff
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/dvcbot/dvcbot/core/catalog"
@@ -54,9 +56,12 @@ type Config struct {
 	// Topic reads the dossier and procedure of the conversation from the
 	// citizen's session (bots/citizen.Topic).
 	Topic func(s session.Session, now time.Time) (dossierCode, procedureCode string)
-	Tr    *i18n.Catalog
-	Log   *slog.Logger
-	Now   func() time.Time
+	// AwaitsVerification reports whether the citizen bot waits for the
+	// digits of a verification (bots/citizen.AwaitsVerification); nil: never.
+	AwaitsVerification func(s session.Session, now time.Time) bool
+	Tr                 *i18n.Catalog
+	Log                *slog.Logger
+	Now                func() time.Time
 	// MatchTimeout bounds the status read of Match (it has no context).
 	MatchTimeout time.Duration
 }
@@ -113,13 +118,36 @@ func (r *route) match(ctx context.Context, in message.Inbound) bool {
 		return false
 	}
 	if st.Open != nil || !st.PausedUntil.IsZero() {
-		return in.Event != "" || ticket.ParseCommand(in.Text) != ticket.BotCommand
+		return in.Event != "" || (ticket.ParseCommand(in.Text) != ticket.BotCommand && !r.answersVerification(ctx, in))
 	}
 	if st.Unrated != nil && in.Event == "" {
 		_, _, ok := ticket.ParseRating(in.Text)
 		return ok
 	}
 	return false
+}
+
+// answersVerification: the bot asked this citizen for the last four digits
+// of an applicant's phone (XACMINH, a rating that needs it) and the message
+// gives them, the way the bot reads them (four digits in at most two
+// words). Such an answer goes to the bot even while a ticket is open: only
+// the bot can check it (and on the web chat the session then rotates, the
+// ticket with it), and the digits are a secret the inbox should not show.
+func (r *route) answersVerification(ctx context.Context, in message.Inbound) bool {
+	if r.cfg.AwaitsVerification == nil || in.Event != "" || len(strings.Fields(in.Text)) > 2 {
+		return false
+	}
+	digits := 0
+	for _, c := range in.Text {
+		if c >= '0' && c <= '9' {
+			digits++
+		}
+	}
+	if digits != 4 {
+		return false
+	}
+	s, err := r.cfg.Sessions.Session(ctx, in.Channel, in.UserID)
+	return err == nil && r.cfg.AwaitsVerification(s, r.cfg.Now())
 }
 
 func (r *route) lang(ctx context.Context, in message.Inbound) (string, session.Session) {

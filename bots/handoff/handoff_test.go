@@ -40,7 +40,7 @@ func newRig(t *testing.T, db *store.DB) *rig {
 	r.desk = ticket.New(ticket.Config{Store: db.Tickets(), Hours: ticket.MustHours("Mon-Sun 00:00-23:59"), Log: channeltest.Quiet,
 		Now: func() time.Time { return r.now }})
 	route := handoff.Route(handoff.Config{Desk: r.desk, Sessions: db.Sessions(), Dossiers: db.Dossiers(), Procedures: db.Catalog(),
-		Topic: citizen.Topic, Tr: tr, Log: channeltest.Quiet, Now: func() time.Time { return r.now }})
+		Topic: citizen.Topic, AwaitsVerification: citizen.AwaitsVerification, Tr: tr, Log: channeltest.Quiet, Now: func() time.Time { return r.now }})
 	r.pipe = channeltest.Pipeline(db, bot, tr, inbound.WithRoute(route))
 	r.pipe.Register(inbound.Channel{Name: message.SMS, Mode: inbound.Sync, Caps: message.SMSCaps(2, false), OutboxKind: notify.SMS})
 	r.pipe.Register(inbound.Channel{Name: message.WebChat, Mode: inbound.Sync, Caps: message.RichCaps(), OutboxKind: notify.WebChat})

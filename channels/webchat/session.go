@@ -24,6 +24,21 @@ func WithSessions(k SessionKeeper) Option {
 	return func(c *Channel) { c.sessions = k }
 }
 
+// Rotator gives a session a new id when its user verifies, as
+// SessionKeeper.RotateSession does. The hand-off desk (core/ticket.Desk) is
+// one that moves the citizen's tickets to the new id in the same
+// transaction, so an officer's answer reaches the page after the rotation
+// and the old id keeps nothing.
+type Rotator interface {
+	RotateSession(ctx context.Context, channel, id string) (newID, ticket string, err error)
+}
+
+// WithRotator makes r rotate session ids instead of the SessionKeeper
+// (which WithSessions still needs: it issues, checks and redeems).
+func WithRotator(r Rotator) Option {
+	return func(c *Channel) { c.rotator = r }
+}
+
 func (c *Channel) keeper() SessionKeeper { return c.sessions }
 
 // sessionID returns the session of the request and, when it is new, the
@@ -94,14 +109,19 @@ func validID(s string) bool {
 // (a reply with RotateSession). serveWS then answers as newID and sends the
 // ticket to the page ({"session": ticket}); the page reconnects with
 // ?ticket=… and sessionID sets the cookie of newID on that upgrade. The old
-// id is forgotten: whoever else holds it starts over. Without a keeper, or
-// when the store fails (logged), it returns user and no ticket.
+// id is forgotten: whoever else holds it starts over. The rotator (when
+// set) moves the user's hand-off along. Without a keeper, or when the store
+// fails (logged), it returns user and no ticket.
 func (c *Channel) rotateSession(ctx context.Context, user string) (newID, ticket string) {
 	k := c.keeper()
 	if k == nil {
 		return user, ""
 	}
-	newID, ticket, err := k.RotateSession(ctx, message.WebChat, user)
+	var r Rotator = k
+	if c.rotator != nil {
+		r = c.rotator
+	}
+	newID, ticket, err := r.RotateSession(ctx, message.WebChat, user)
 	if err != nil {
 		c.log.Error("rotating a web chat session", "error", err)
 		return user, ""

@@ -48,6 +48,9 @@ func (s *Spec) Build(ctx context.Context, d channels.Deps) (channels.Built, erro
 	opts := []Option{WithOrigins(s.origins), WithLogger(d.Log), WithMetrics(d.Metrics)}
 	if d.Sessions != nil {
 		opts = append(opts, WithSessions(d.Sessions))
+		if d.Rotator != nil {
+			opts = append(opts, WithRotator(d.Rotator))
+		}
 	}
 	if strings.HasPrefix(d.PublicURL, "https://") {
 		opts = append(opts, WithSecureCookie())

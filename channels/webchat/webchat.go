@@ -42,6 +42,7 @@ type Channel struct {
 	pipe     *inbound.Pipeline
 	hub      *hub
 	sessions SessionKeeper
+	rotator  Rotator // rotates instead of sessions when set
 	tr       *i18n.Catalog
 	origins  map[string]bool
 	log      *slog.Logger

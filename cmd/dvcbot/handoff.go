@@ -60,7 +60,7 @@ func (a *app) handoffRoute(tr *i18n.Catalog) inbound.Option {
 	a.desk = desk
 	a.runners = append(a.runners, desk.RunIdle)
 	return inbound.WithRoute(handoff.Route(handoff.Config{Desk: desk, Sessions: a.db.Sessions(), Dossiers: a.db.Dossiers(),
-		Procedures: a.db.Catalog(), Topic: citizen.Topic, Tr: tr, Log: a.log}))
+		Procedures: a.db.Catalog(), Topic: citizen.Topic, AwaitsVerification: citizen.AwaitsVerification, Tr: tr, Log: a.log}))
 }
 
 // ticketDesk is the app's hand-off desk (nil when the route is not wired).

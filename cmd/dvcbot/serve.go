@@ -147,6 +147,9 @@ func (a spoolAdapter) Len() (int, int64) { return a.s.Len() }
 func (a *app) channelDeps() channels.Deps {
 	d := channelDeps(a.cfg, a.db, a.pipe, a.tr, a.log, a.reg)
 	d.Sessions = a.bot
+	if a.desk != nil { // a nil *ticket.Desk would make a non-nil interface
+		d.Rotator = a.desk
+	}
 	return d
 }
 

@@ -256,6 +256,32 @@ func (d *Desk) Pause(ctx context.Context, channel, user, text string) error {
 	return err
 }
 
+// RotatedNote is the system entry an open ticket gets when its citizen's
+// web chat session is rotated (they verified as a dossier's applicant).
+const RotatedNote = "verified as a dossier's applicant: web chat session renewed"
+
+// RotateSession gives a citizen who just verified a new web chat session
+// id and moves their hand-off with it, in one transaction
+// (Store.RotateSession): the officer's next answer goes to the page that
+// holds the new id, the citizen's next message lands on the same ticket,
+// and the old id, which someone else may hold (a planted cookie), keeps
+// nothing. It has the signature of the web chat's session rotation
+// (channels.SessionKeeper.RotateSession) and replaces it there
+// (webchat.WithRotator).
+func (d *Desk) RotateSession(ctx context.Context, channel, id string) (newID, sessionTicket string, err error) {
+	now := d.now()
+	newID, sessionTicket, moved, err := d.cfg.Store.RotateSession(ctx, channel, id, now,
+		Entry{At: now, Author: BySystem, Name: channel, Text: RotatedNote})
+	if err != nil {
+		return "", "", err
+	}
+	if moved > 0 {
+		d.cfg.Log.Info("hand-off follows a rotated session", "channel", channel, "tickets", moved)
+		d.hub.Publish()
+	}
+	return newID, sessionTicket, nil
+}
+
 // Deliver plans the outbox messages that carry text to t's citizen on
 // their channel: SMS from the shortcode (accent-free within two
 // segments); Zalo OA inside the window, else a ZNS template, else SMS to a

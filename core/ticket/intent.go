@@ -68,7 +68,7 @@ type Command int
 const (
 	None Command = iota
 	// BotCommand is an explicit command the bot still answers (DVC <mã>,
-	// TIM …, HD).
+	// TIM …, HD, XACMINH).
 	BotCommand
 	// End closes the open ticket (KET THUC).
 	End
@@ -98,6 +98,10 @@ func ParseCommand(text string) Command {
 	case len(words) == 1 && (w == "HD" || w == "HELP" || w == "/HELP" || w == "HUONGDAN" || w == "/START"):
 		return BotCommand
 	case len(words) == 2 && w == "HUONG" && words[1] == "DAN":
+		return BotCommand
+	case w == "XACMINH" || w == "VERIFY" || (len(words) > 1 && w == "XAC" && words[1] == "MINH"):
+		// Verifying as the applicant (the web chat's button after a look-up):
+		// an officer may ask for it, and only the bot can check it.
 		return BotCommand
 	}
 	return None

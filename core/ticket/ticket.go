@@ -186,6 +186,15 @@ type Store interface {
 	LastSeen(ctx context.Context, channel, user string) (time.Time, error)
 	// LinkedPhone is a phone the (Zalo) user shared, "" if none.
 	LinkedPhone(ctx context.Context, channel, user string) (string, error)
+	// RotateSession gives the cookie session of (channel, id) a new id, as
+	// session.IDs.RotateID does (the old id stops existing; sessionTicket
+	// is the one-time ticket the browser redeems for the new cookie), and in
+	// the same transaction moves to the new id whatever of the citizen's
+	// hand-off the old id held: every ticket (their conversations keep the
+	// messages sent under the old id), the bot's pause, and the tickets'
+	// messages still in the outbox for the old id. note is recorded on the
+	// open ticket. moved counts the tickets moved.
+	RotateSession(ctx context.Context, channel, id string, now time.Time, note Entry) (newID, sessionTicket string, moved int, err error)
 }
 
 func itoa(n int64) string {

@@ -41,7 +41,8 @@ func TestParseCommand(t *testing.T) {
 	for text, want := range map[string]Command{
 		"DVC 000.00.20.H17-261102-0004": BotCommand, "dvc000.00.20.H17-261102-0004": BotCommand, "tra cứu 000": BotCommand,
 		"TIM khai sinh": BotCommand, "hd": BotCommand, "Hướng dẫn": BotCommand, "KẾT THÚC": End, "ket thuc": End,
-		"xin chao": None, "TIM": None, "dvcbot": None, "1": None,
+		"XACMINH 000.00.20.H17-261102-0006": BotCommand, "xác minh": BotCommand, "verify": BotCommand,
+		"xin chao": None, "TIM": None, "dvcbot": None, "1": None, "xac nhan": None,
 	} {
 		if got := ParseCommand(text); got != want {
 			t.Errorf("ParseCommand(%q) = %v, want %v", text, got, want)
