@@ -161,8 +161,9 @@ func (s *NoticeStore) queue(ctx context.Context, tx bun.IDB, subjects []notice.S
 
 // recipients loads, for every subject's dossier, the identities that may
 // get its notices (subscriptions, successful verifications, Zalo users who
-// shared the dossier's phone) with when each last wrote, leaving out those
-// who opted out; smsOK says which dossier phones did not.
+// shared the dossier's phone) with when each last wrote and the language
+// each chose in the dialog, leaving out those who opted out; smsOK says
+// which dossier phones did not.
 func (s *NoticeStore) recipients(ctx context.Context, tx bun.IDB, subjects []notice.Subject) (map[string][]notice.Identity, map[string]bool, error) {
 	codeSet, phoneSet := map[string]bool{}, map[string]bool{}
 	for _, sub := range subjects {
@@ -211,24 +212,18 @@ func (s *NoticeStore) recipients(ctx context.Context, tx bun.IDB, subjects []not
 	for _, v := range verified {
 		found = append(found, noticeIdent{v.DossierCode, v.Channel, v.UserID, ""})
 	}
-	// Opt-outs of every identity and every dossier phone, in one query.
-	idSet := map[string]bool{}
+	// Opt-outs of every identity and every dossier phone, and the
+	// language of each one's session, in one query.
+	pairs := map[string][2]string{}
 	for _, f := range found {
-		idSet[identityOf(f.channel, f.user)] = true
+		pairs[identityOf(f.channel, f.user)] = [2]string{f.channel, f.user}
 	}
 	for _, p := range phones {
-		idSet[identityOf(message.SMS, p)] = true
+		pairs[identityOf(message.SMS, p)] = [2]string{message.SMS, p}
 	}
-	var outs []string
-	if len(idSet) > 0 {
-		if err := tx.NewSelect().Model((*noticeOptOutRow)(nil)).Column("identity").
-			Where("identity IN (?)", bun.List(keys(idSet))).Scan(ctx, &outs); err != nil {
-			return nil, nil, fmt.Errorf("loading notice opt-outs: %w", err)
-		}
-	}
-	optedOut := map[string]bool{}
-	for _, o := range outs {
-		optedOut[o] = true
+	optedOut, langs, err := s.optOutsAndLangs(ctx, tx, pairs)
+	if err != nil {
+		return nil, nil, err
 	}
 	smsOK := map[string]bool{}
 	for _, p := range phones {
@@ -236,6 +231,14 @@ func (s *NoticeStore) recipients(ctx context.Context, tx bun.IDB, subjects []not
 	}
 	out := map[string][]notice.Identity{}
 	if len(found) == 0 {
+		// Only the dossiers' phones: they carry the language their SMS
+		// session chose, if any.
+		for _, sub := range subjects {
+			p := sub.Dossier.ApplicantPhone
+			if l := langs[identityOf(message.SMS, p)]; p != "" && smsOK[p] && l != "" {
+				out[sub.Dossier.Code] = []notice.Identity{{Channel: message.SMS, UserID: p, Lang: l}}
+			}
+		}
 		return out, smsOK, nil
 	}
 	// When each identity (and each dossier phone) last wrote.
@@ -258,10 +261,12 @@ func (s *NoticeStore) recipients(ctx context.Context, tx bun.IDB, subjects []not
 		if p != "" {
 			cands = append(cands, byCode["sms:"+p]...)
 			// The phone's own last message, so that a citizen who last
-			// wrote by SMS gets SMS.
-			if t, ok := seen[identityOf(message.SMS, p)]; ok && smsOK[p] {
-				list = append(list, notice.Identity{Channel: message.SMS, UserID: p, LastSeen: t})
-				dup[identityOf(message.SMS, p)] = true
+			// wrote by SMS gets SMS, and its session's language.
+			pid := identityOf(message.SMS, p)
+			t, ok := seen[pid]
+			if (ok || langs[pid] != "") && smsOK[p] {
+				list = append(list, notice.Identity{Channel: message.SMS, UserID: p, LastSeen: t, Lang: langs[pid]})
+				dup[pid] = true
 			}
 		}
 		for _, f := range cands {
@@ -270,11 +275,57 @@ func (s *NoticeStore) recipients(ctx context.Context, tx bun.IDB, subjects []not
 				continue
 			}
 			dup[idt] = true
-			list = append(list, notice.Identity{Channel: f.channel, UserID: f.user, Phone: f.phone, LastSeen: seen[idt]})
+			list = append(list, notice.Identity{Channel: f.channel, UserID: f.user, Phone: f.phone, LastSeen: seen[idt], Lang: langs[idt]})
 		}
 		out[code] = list
 	}
 	return out, smsOK, nil
+}
+
+// optOutsAndLangs reads, for identities keyed "channel:user", which opted
+// out of notices and which language each one's session chose (sessions.lang
+// set by EN/VI or the web chat's ?lang=en; absent when none was chosen or
+// the session was purged), in one statement: the language rides the
+// opt-out query that runs for every batch anyway, so it costs no round
+// trip. The sessions are found by their primary key (channel, user_id).
+func (s *NoticeStore) optOutsAndLangs(ctx context.Context, tx bun.IDB, pairs map[string][2]string) (map[string]bool, map[string]string, error) {
+	optedOut, langs := map[string]bool{}, map[string]string{}
+	if len(pairs) == 0 {
+		return optedOut, langs, nil
+	}
+	byChannel := map[string][]string{}
+	for _, k := range keys(mapKeys(pairs)) {
+		p := pairs[k]
+		byChannel[p[0]] = append(byChannel[p[0]], p[1])
+	}
+	var sb strings.Builder
+	args := []any{bun.List(keys(mapKeys(pairs)))}
+	sb.WriteString("SELECT 'o' AS src, identity AS ident, '' AS lang FROM notice_optouts WHERE identity IN (?)" +
+		" UNION ALL SELECT 's' AS src, channel || ':' || user_id AS ident, lang FROM sessions WHERE lang <> '' AND (")
+	for i, ch := range keys(mapKeys(byChannel)) {
+		if i > 0 {
+			sb.WriteString(" OR ")
+		}
+		sb.WriteString("(channel = ? AND user_id IN (?))")
+		args = append(args, ch, bun.List(byChannel[ch]))
+	}
+	sb.WriteString(")")
+	var rows []struct {
+		Src   string `bun:"src"`
+		Ident string `bun:"ident"`
+		Lang  string `bun:"lang"`
+	}
+	if err := tx.NewRaw(sb.String(), args...).Scan(ctx, &rows); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, fmt.Errorf("loading notice opt-outs and languages: %w", err)
+	}
+	for _, r := range rows {
+		if r.Src == "o" {
+			optedOut[r.Ident] = true
+		} else {
+			langs[r.Ident] = r.Lang
+		}
+	}
+	return optedOut, langs, nil
 }
 
 // noticeIdent is an identity found for a dossier (code "sms:<phone>":

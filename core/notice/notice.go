@@ -1,7 +1,9 @@
 // Package notice is the policy of proactive notices to citizens (issue 12):
 // which dossier statuses notify (DVCBOT_NOTIFY_STATUSES), what a notice
-// says on each channel (i18n texts; SMS accent-free within its segment
-// budget; tier-1 data of domain.md §6.3 only, tier 0 on Telegram), who gets
+// says on each channel (i18n texts in the recipient's language — the one
+// the citizen chose in the dialog on the chosen channel, else the
+// deployment's; SMS accent-free within its segment budget; tier-1 data of
+// domain.md §6.3 only, tier 0 on Telegram), who gets
 // it where (the last channel the citizen used; Zalo inside the interaction
 // window as an OA message, outside as a ZNS template; SMS to the dossier's
 // phone otherwise), quiet hours (DVCBOT_QUIET_HOURS in Asia/Ho_Chi_Minh) and
@@ -224,7 +226,10 @@ type Config struct {
 	ZaloWindow time.Duration
 	// SMSSegments is the SMS budget of a notice (2).
 	SMSSegments int
-	Lang        string
+	// Lang is the deployment's language (i18n.Default unless set): the
+	// language of a notice whose recipient never chose one in the dialog,
+	// and of ZNS template parameters.
+	Lang string
 }
 
 // Policy turns dossier events into notices.
@@ -265,6 +270,10 @@ type Identity struct {
 	Phone   string // a phone the identity shared (Zalo user_submit_info), for ZNS
 	// LastSeen is the identity's last inbound message (zero: never).
 	LastSeen time.Time
+	// Lang is the language the identity chose in the dialog (its session's
+	// lang: EN/VI, the web chat's ?lang=en); "" when it chose none, and
+	// the notice is then written in Config.Lang.
+	Lang string
 }
 
 // Subject is what one notice is about.
@@ -298,6 +307,10 @@ type Notice struct {
 	// FallbackPhone and FallbackText are the SMS a permanent failure of a
 	// rich channel falls back to (once).
 	FallbackPhone, FallbackText string
+	// Lang is the language the notice is written in (the recipient's).
+	// Texts are rendered when the notice is queued, not when it leaves:
+	// see Plan.
+	Lang string
 }
 
 // RatingDelay is how long after the returned notice the rating invitation
@@ -325,8 +338,26 @@ func dueDate(d dossier.Dossier) (key, shown string) {
 // preferred channel (the identity used last; the dossier's phone by SMS
 // when none was used), one e-mail when the event carries an address, and
 // for a returned dossier the rating invitation. ids lists the identities
-// allowed to receive it (opted-out ones already removed); smsPhone is the
-// dossier's phone unless it opted out ("" then).
+// allowed to receive it (opted-out ones already removed), each with the
+// language it chose; smsPhone is the dossier's phone unless it opted out
+// ("" then), and when its own session chose a language ids holds it as an
+// SMS identity.
+//
+// Every notice is written in the language of the identity chosen for the
+// chat notice (Config.Lang when it chose none): the SMS that replaces a
+// rich notice, and the e-mail to the applicant, too, since the identity
+// proved it is the applicant (without a chat recipient the e-mail is in
+// Config.Lang).
+//
+// The texts are rendered here, when the notice is queued in the
+// transaction of its event, not when it leaves: the outbox row holds the
+// exact message (what the notices API and operators see is what is sent),
+// the rendering needs the dossier as that event described it (procedure,
+// agency, the officers' note, the timing), which the sender no longer has,
+// and the guard stays a cheap check with no session read per send. A
+// citizen who switches language while a notice waits (at most the quiet
+// hours, or the rating delay) gets that one in the language they had when
+// it was queued, and the next ones in the new language.
 func (p *Policy) Plan(s Subject, ids []Identity, smsPhone string, now time.Time) []Notice {
 	kinds := []string{s.Kind}
 	if s.Kind == Returned {
@@ -334,18 +365,30 @@ func (p *Policy) Plan(s Subject, ids []Identity, smsPhone string, now time.Time)
 	}
 	var out []Notice
 	for _, kind := range kinds {
+		lang := p.cfg.Lang
 		if n, ok := p.chat(s, kind, ids, smsPhone, now); ok {
 			out = append(out, n)
+			lang = n.Lang
 		}
 		if s.Email != "" {
-			out = append(out, p.email(s, kind, now))
+			out = append(out, p.email(s, kind, now, lang))
 		}
 	}
 	return out
 }
 
+// Lang is the language a notice to an identity that chose lang is written
+// in: lang when the bot speaks it, else the deployment's.
+func (p *Policy) Lang(lang string) string {
+	if i18n.Supported(lang) {
+		return lang
+	}
+	return p.cfg.Lang
+}
+
 // chat picks the channel of the citizen's notice: the identity that wrote
-// last; the dossier's phone (SMS) when none wrote later than it.
+// last; the dossier's phone (SMS) when none wrote later than it. The
+// notice is in that identity's language.
 func (p *Policy) chat(s Subject, kind string, ids []Identity, smsPhone string, now time.Time) (Notice, bool) {
 	cands := append([]Identity(nil), ids...)
 	if smsPhone != "" {
@@ -366,9 +409,11 @@ func (p *Policy) chat(s Subject, kind string, ids []Identity, smsPhone string, n
 			best = c
 		}
 	}
+	lang := p.Lang(best.Lang)
 	n := p.base(s, kind)
+	n.Lang = lang
 	n.FallbackPhone = smsPhone
-	n.FallbackText = p.smsText(s, kind, now)
+	n.FallbackText = p.smsText(s, kind, now, lang)
 	switch best.Channel {
 	case message.SMS:
 		n.OutboxKind, n.Recipient = notify.SMS, best.UserID
@@ -383,8 +428,12 @@ func (p *Policy) chat(s Subject, kind string, ids []Identity, smsPhone string, n
 		switch {
 		case !best.LastSeen.IsZero() && now.Sub(best.LastSeen) <= p.cfg.ZaloWindow:
 			n.OutboxKind, n.Recipient = notify.Zalo, best.UserID
-			n.Payload = notify.Payload{Text: p.richText(s, kind, now, false)}
+			n.Payload = notify.Payload{Text: p.richText(s, kind, now, false, lang)}
 		case tpl != "" && phone != "":
+			// A ZNS template is registered with Zalo in one language (the
+			// deployment's) and its parameters fill that text: it stays in
+			// Config.Lang whatever the citizen chose; its SMS fallback
+			// follows the citizen's language.
 			n.OutboxKind, n.Recipient = ZNS, phone
 			n.Payload = ZNSPayload(tpl, p.znsData(s, kind))
 		case smsPhone != "":
@@ -393,20 +442,20 @@ func (p *Policy) chat(s Subject, kind string, ids []Identity, smsPhone string, n
 			n.FallbackPhone, n.FallbackText = "", ""
 		default: // no template, no phone: the OA may still reach them (48 h – 7 days)
 			n.OutboxKind, n.Recipient = notify.Zalo, best.UserID
-			n.Payload = notify.Payload{Text: p.richText(s, kind, now, false)}
+			n.Payload = notify.Payload{Text: p.richText(s, kind, now, false, lang)}
 		}
 	case message.Telegram:
 		// Telegram keeps messages abroad: tier 0 only (domain.md §6.3).
 		n.OutboxKind, n.Recipient = notify.Telegram, best.UserID
-		n.Payload = notify.Payload{Text: p.richText(s, kind, now, true)}
+		n.Payload = notify.Payload{Text: p.richText(s, kind, now, true, lang)}
 	case message.WebChat:
 		n.OutboxKind, n.Recipient = notify.WebChat, best.UserID
-		n.Payload = notify.Payload{Text: p.richText(s, kind, now, false)}
+		n.Payload = notify.Payload{Text: p.richText(s, kind, now, false, lang)}
 	default:
 		return Notice{}, false
 	}
 	if kind == Rating && n.OutboxKind != notify.SMS && n.OutboxKind != ZNS {
-		n.Payload.Choices = p.ratingChoices(s.Dossier.Code)
+		n.Payload.Choices = p.ratingChoices(s.Dossier.Code, lang)
 	}
 	n.DedupeKey = DedupeKey(n.DossierCode, n.Status, n.DueDate, n.OutboxKind, n.Recipient, kind)
 	n.Identity = best.Channel + ":" + best.UserID
@@ -429,11 +478,12 @@ func (p *Policy) base(s Subject, kind string) Notice {
 	return Notice{DossierCode: s.Dossier.Code, Kind: kind, Status: int(s.Dossier.Status), DueDate: due, EventAt: s.EventAt}
 }
 
-func (p *Policy) email(s Subject, kind string, now time.Time) Notice {
+func (p *Policy) email(s Subject, kind string, now time.Time, lang string) Notice {
 	n := p.base(s, kind)
+	n.Lang = lang
 	n.OutboxKind, n.Recipient, n.Identity = notify.Email, s.Email, "email:"+s.Email
-	n.Payload = notify.Payload{Subject: p.tr.T(p.cfg.Lang, "notice_email_subject", i18n.Data{"Code": s.Dossier.Code}),
-		Text: p.richText(s, kind, now, false)}
+	n.Payload = notify.Payload{Subject: p.tr.T(lang, "notice_email_subject", i18n.Data{"Code": s.Dossier.Code}),
+		Text: p.richText(s, kind, now, false, lang)}
 	if kind == Rating {
 		n.After = RatingDelay
 	}
@@ -453,24 +503,26 @@ func (p *Policy) data(s Subject, now time.Time) (i18n.Data, dossier.Timing) {
 
 // headline is the kind's sentence: code, status, appointment date and, for
 // an early result, by how many calendar days (seed 002 Điều 10.3).
-func (p *Policy) headline(s Subject, kind string, now time.Time) string {
+func (p *Policy) headline(s Subject, kind string, now time.Time, lang string) string {
 	d, timing := p.data(s, now)
 	id := "notice_" + kind
 	if kind == Received && d["Due"] == "" {
 		id = "notice_received_nodate"
 	}
-	text := p.tr.T(p.cfg.Lang, id, d)
+	text := p.tr.T(lang, id, d)
 	if (kind == Ready || kind == Returned) && timing == dossier.TimingEarly {
-		text += " " + p.tr.T(p.cfg.Lang, "notice_early", d)
+		text += " " + p.tr.T(lang, "notice_early", d)
 	}
 	return text
 }
 
-// smsText is the accent-free SMS: the headline and the opt-out hint,
-// within the segment budget (the hint goes first when space runs out).
-func (p *Policy) smsText(s Subject, kind string, now time.Time) string {
-	head := vntext.ToGSM(p.headline(s, kind, now))
-	full := head + " " + vntext.ToGSM(p.tr.T(p.cfg.Lang, "notice_sms_stop"))
+// smsText is the accent-free SMS in lang: the headline and the opt-out
+// hint, within the segment budget (the hint goes first when space runs
+// out). The hint names the keyword TU CHOI in every language: it is what
+// the opt-out route matches.
+func (p *Policy) smsText(s Subject, kind string, now time.Time, lang string) string {
+	head := vntext.ToGSM(p.headline(s, kind, now, lang))
+	full := head + " " + vntext.ToGSM(p.tr.T(lang, "notice_sms_stop"))
 	if vntext.CountSMS(full).Segments <= p.cfg.SMSSegments {
 		return full
 	}
@@ -481,30 +533,31 @@ func (p *Policy) smsText(s Subject, kind string, now time.Time) string {
 // richText is the chat and e-mail text: the headline, the procedure and
 // agency, the officers' note for the applicant (tier 1), and how to stop.
 // tier0 leaves out what only the applicant may read (Telegram).
-func (p *Policy) richText(s Subject, kind string, now time.Time, tier0 bool) string {
-	lines := []string{p.headline(s, kind, now)}
+func (p *Policy) richText(s Subject, kind string, now time.Time, tier0 bool, lang string) string {
+	lines := []string{p.headline(s, kind, now, lang)}
 	d := s.Dossier
 	if kind != Rating {
 		if !tier0 && d.ProcedureName != "" {
-			lines = append(lines, p.tr.T(p.cfg.Lang, "notice_procedure", i18n.Data{"Procedure": d.ProcedureName, "Agency": d.Agency}))
+			lines = append(lines, p.tr.T(lang, "notice_procedure", i18n.Data{"Procedure": d.ProcedureName, "Agency": d.Agency}))
 		}
 		if !tier0 && d.Note != "" && (kind == Refused || kind == Supplement || kind == Fee || kind == Stopped) {
-			lines = append(lines, p.tr.T(p.cfg.Lang, "notice_note", i18n.Data{"Note": d.Note}))
+			lines = append(lines, p.tr.T(lang, "notice_note", i18n.Data{"Note": d.Note}))
 		}
 	}
-	lines = append(lines, p.tr.T(p.cfg.Lang, "notice_chat_stop", i18n.Data{"Code": d.Code}))
+	lines = append(lines, p.tr.T(lang, "notice_chat_stop", i18n.Data{"Code": d.Code}))
 	return strings.Join(lines, "\n")
 }
 
-func (p *Policy) ratingChoices(code string) []message.Choice {
+func (p *Policy) ratingChoices(code, lang string) []message.Choice {
 	var out []message.Choice
 	for i, id := range []string{"notice_rate_1", "notice_rate_2", "notice_rate_3"} {
-		out = append(out, message.Choice{Label: p.tr.T(p.cfg.Lang, id), Value: "DG " + code + " " + strconv.Itoa(i+1)})
+		out = append(out, message.Choice{Label: p.tr.T(lang, id), Value: "DG " + code + " " + strconv.Itoa(i+1)})
 	}
 	return out
 }
 
-// znsData is the template's parameters (zns.md): values are strings.
+// znsData is the template's parameters (zns.md): values are strings, in
+// Config.Lang, the language the templates were registered in with Zalo.
 func (p *Policy) znsData(s Subject, kind string) map[string]string {
 	_, due := dueDate(s.Dossier)
 	return map[string]string{"ma_ho_so": s.Dossier.Code, "trang_thai": p.tr.T(p.cfg.Lang, "notice_head_"+kind), "ngay_hen_tra": due}
