@@ -26,6 +26,7 @@ import (
 	"github.com/dvcbot/dvcbot/core/i18n"
 	"github.com/dvcbot/dvcbot/core/inbound"
 	"github.com/dvcbot/dvcbot/core/message"
+	"github.com/dvcbot/dvcbot/core/session"
 	"github.com/dvcbot/dvcbot/core/vntext"
 )
 
@@ -122,14 +123,24 @@ type route struct {
 	now func() time.Time
 }
 
-func (r *route) t(id string, data ...i18n.Data) string { return r.tr.T(i18n.Default, id, data...) }
+func (r *route) t(lang, id string, data ...i18n.Data) string { return r.tr.T(lang, id, data...) }
 
-func (r *route) failed(what string, err error) message.Reply {
+// langOf is the language the citizen chose in the dialog on this channel
+// (the session read with the claim), else the default.
+func langOf(ctx context.Context, in message.Inbound) string {
+	if t := session.TurnFor(ctx, in.Channel, in.UserID); t != nil && t.Loaded.Lang != "" {
+		return t.Loaded.Lang
+	}
+	return i18n.Default
+}
+
+func (r *route) failed(lang, what string, err error) message.Reply {
 	r.log.Error(what, "error", err)
-	return message.Reply{Text: r.t("error_generic"), Failed: true}
+	return message.Reply{Text: r.t(lang, "error_generic"), Failed: true}
 }
 
 func (r *route) handle(ctx context.Context, in message.Inbound, _ message.Capabilities) message.Reply {
+	lang := langOf(ctx, in)
 	cmd, arg := Parse(in)
 	user := in.UserID
 	if in.Channel == message.SMS && in.Phone != "" {
@@ -138,51 +149,51 @@ func (r *route) handle(ctx context.Context, in message.Inbound, _ message.Capabi
 	switch cmd {
 	case OptOut, OptIn:
 		if err := r.s.SetOptOut(ctx, in.Channel, user, cmd == OptOut); err != nil {
-			return r.failed("recording a notice opt-out", err)
+			return r.failed(lang, "recording a notice opt-out", err)
 		}
 		switch {
 		case in.Channel == message.SMS && cmd == OptOut:
-			return message.Reply{Text: r.t("sms_opt_out")}
+			return message.Reply{Text: r.t(lang, "sms_opt_out")}
 		case in.Channel == message.SMS:
-			return message.Reply{Text: r.t("sms_opt_in")}
+			return message.Reply{Text: r.t(lang, "sms_opt_in")}
 		case cmd == OptOut:
-			return message.Reply{Text: r.t("notice_opt_out")}
+			return message.Reply{Text: r.t(lang, "notice_opt_out")}
 		}
-		return message.Reply{Text: r.t("notice_opt_in")}
+		return message.Reply{Text: r.t(lang, "notice_opt_in")}
 	case Contact:
 		if err := r.s.LinkPhone(ctx, in.Channel, user, in.Phone); err != nil {
-			return r.failed("linking a shared phone", err)
+			return r.failed(lang, "linking a shared phone", err)
 		}
-		return message.Reply{Text: r.t("notice_phone_linked")}
+		return message.Reply{Text: r.t(lang, "notice_phone_linked")}
 	}
 	code, err := vntext.NormalizeDossierCode(arg, r.now())
 	if err != nil {
-		return message.Reply{Text: r.t("notice_usage")}
+		return message.Reply{Text: r.t(lang, "notice_usage")}
 	}
 	d, err := r.d.Dossier(ctx, code)
 	if errors.Is(err, dossier.ErrNotFound) {
-		return message.Reply{Text: r.t("notice_not_found", i18n.Data{"Code": code})}
+		return message.Reply{Text: r.t(lang, "notice_not_found", i18n.Data{"Code": code})}
 	}
 	if err != nil {
-		return r.failed("loading a dossier for a subscription", err)
+		return r.failed(lang, "loading a dossier for a subscription", err)
 	}
 	if cmd == Unsubscribe {
 		if err := r.s.Subscribe(ctx, in.Channel, user, code, false); err != nil {
-			return r.failed("recording an unsubscription", err)
+			return r.failed(lang, "recording an unsubscription", err)
 		}
-		return message.Reply{Text: r.t("notice_unsubscribed", i18n.Data{"Code": code})}
+		return message.Reply{Text: r.t(lang, "notice_unsubscribed", i18n.Data{"Code": code})}
 	}
 	ok, err := r.applicant(ctx, in, user, d)
 	if err != nil {
-		return r.failed("checking the applicant", err)
+		return r.failed(lang, "checking the applicant", err)
 	}
 	if !ok {
-		return message.Reply{Text: r.t("notice_not_applicant", i18n.Data{"Code": code})}
+		return message.Reply{Text: r.t(lang, "notice_not_applicant", i18n.Data{"Code": code})}
 	}
 	if err := r.s.Subscribe(ctx, in.Channel, user, code, true); err != nil {
-		return r.failed("recording a subscription", err)
+		return r.failed(lang, "recording a subscription", err)
 	}
-	return message.Reply{Text: r.t("notice_subscribed", i18n.Data{"Code": code})}
+	return message.Reply{Text: r.t(lang, "notice_subscribed", i18n.Data{"Code": code})}
 }
 
 // applicant is the dialog's applicant check: the SMS sender's phone is the
