@@ -3,7 +3,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -16,6 +15,7 @@ import (
 	"github.com/dvcbot/dvcbot/bench/pgfts"
 	"github.com/dvcbot/dvcbot/core/catalog"
 	"github.com/dvcbot/dvcbot/core/search"
+	"github.com/dvcbot/dvcbot/core/search/searchtest"
 	"github.com/dvcbot/dvcbot/store/storetest"
 )
 
@@ -24,36 +24,15 @@ const (
 	evalPath   = "../core/search/testdata/eval.jsonl"
 )
 
-// provinces vary the generated copies the way provincial catalogues differ.
-var provinces = []string{"Hà Nội", "Huế", "Lai Châu", "Điện Biên", "Sơn La", "Lạng Sơn", "Quảng Ninh", "Thanh Hóa",
-	"Nghệ An", "Hà Tĩnh", "Cao Bằng", "Tuyên Quang", "Lào Cai", "Thái Nguyên", "Phú Thọ", "Bắc Ninh", "Hưng Yên",
-	"Hải Phòng", "Ninh Bình", "Quảng Trị", "Đà Nẵng", "Quảng Ngãi", "Gia Lai", "Khánh Hòa", "Lâm Đồng", "Đắk Lắk",
-	"Hồ Chí Minh", "Đồng Nai", "Tây Ninh", "Cần Thơ", "Vĩnh Long", "Đồng Tháp", "Cà Mau", "An Giang"}
-
-// catalogue returns n procedures generated from the real records: copies with
-// new codes, a province in the name and agency, and the documents rotated.
+// catalogue returns n procedures generated from the real records
+// (searchtest.Provincial).
 func catalogue(tb testing.TB, n int) []catalog.Procedure {
 	tb.Helper()
 	real, err := catalog.ReadFile(corpusPath)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out := make([]catalog.Procedure, 0, n)
-	for i := range n {
-		p := real[i%len(real)]
-		if copyNo := i / len(real); copyNo > 0 {
-			prov := provinces[copyNo%len(provinces)]
-			p.Code = fmt.Sprintf("%d.%06d", 7+copyNo%3, i)
-			p.Name = p.Name + " (" + prov + ")"
-			p.Agency = strings.TrimSpace(p.Agency + " tỉnh " + prov)
-			if len(p.Documents) > 1 {
-				k := copyNo % len(p.Documents)
-				p.Documents = append(slices.Clone(p.Documents[k:]), p.Documents[:k]...)
-			}
-		}
-		out = append(out, p)
-	}
-	return out
+	return searchtest.Provincial(real, n)
 }
 
 func queries(tb testing.TB) []string {

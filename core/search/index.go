@@ -367,7 +367,7 @@ func BuildDocs(docs []Doc, an *Analyzer) *Index {
 		}
 	}
 	n := len(ix.hits)
-	ix.accs.New = func() any { return &accumulator{score: make([]float32, n)} }
+	ix.accs.New = func() any { return &accumulator{score: make([]float32, n), seen: make([]uint64, (n+63)/64)} }
 	return ix
 }
 
@@ -462,12 +462,20 @@ func (ix *Index) Len() int { return len(ix.hits) }
 // Terms is the number of distinct index terms.
 func (ix *Index) Terms() int { return len(ix.post) }
 
-// accumulator holds per-procedure scores for one query.
+// accumulator holds per-procedure scores for one query and the scratch
+// space of its pruning, pooled with it.
 type accumulator struct {
-	score   []float32
-	touched []int32
-	cands   []int32
-	scratch []float32
+	score []float32  // by doc; 0 for a doc no term has reached
+	seen  []uint64   // bit set by doc: the docs whose score is not 0
+	cands []docScore // by doc
+	heap  []docScore // selections
+	docs  []int32
+}
+
+// docScore is a document and a score, for selections.
+type docScore struct {
+	doc   int32
+	score float32
 }
 
 // Search returns up to limit hits after skipping offset, best first.
@@ -491,19 +499,24 @@ func (ix *Index) Search(query string, limit, offset int) []Hit {
 	}
 	acc := ix.accs.Get().(*accumulator)
 	defer func() {
-		for _, d := range acc.touched {
-			acc.score[d] = 0
+		for w, x := range acc.seen {
+			if x == 0 {
+				continue
+			}
+			for ; x != 0; x &= x - 1 {
+				acc.score[w*64+bits.TrailingZeros64(x)] = 0
+			}
+			acc.seen[w] = 0
 		}
-		acc.touched = acc.touched[:0]
 		ix.accs.Put(acc)
 	}()
 	want := offset + limit
 	sc := ix.scores(acc.score, q)
-	ix.accumulate(q.Terms, want, acc, sc)
-	if len(acc.touched) == 0 || offset >= len(acc.touched) {
+	docs := ix.accumulate(q.Terms, want, acc, sc)
+	if offset >= len(docs) {
 		return nil
 	}
-	top := topK(acc.touched, sc, ix.hits, want)
+	top := topK(docs, sc, ix.hits, want)
 	out := make([]Hit, 0, len(top))
 	for _, d := range top {
 		h := ix.hits[d]
@@ -607,10 +620,10 @@ func (ix *Index) scores(s []float32, q Query) scores {
 // 100,000 procedures): the scans over candidates call it often.
 func (sc scores) final(d int32) float32 { return sc.s[d] * sc.keep(d) }
 
-// bound is the most d's final score can reach when the terms left add at
-// most remaining.
-func (sc scores) bound(d int32, remaining float32) float32 {
-	return (sc.s[d] + remaining) * sc.keep(d)
+// reaches reports whether d, its score s so far, can reach the final
+// score theta when the terms left add at most left (with the slack).
+func (sc scores) reaches(d int32, s, left, theta float32) bool {
+	return (s+left)*sc.keep(d)*(1+slack) >= theta
 }
 
 // keep is the share of its score d keeps (branch-free).
@@ -619,138 +632,306 @@ func (sc scores) keep(d int32) float32 {
 	return sc.keeps[sc.penalised[w]>>b&1|sc.firsts[w]>>b&1<<1]
 }
 
-// accumulate adds the query's term scores into acc, term at a time. Terms go
-// from the most to the least a document can gain from them; once no
-// procedure outside the candidates can reach the k-th best score with what
-// the remaining terms could add, those terms only update the candidates that
-// still can (by binary search in their doc-ordered postings) instead of
-// scanning long lists of common syllables. The k-th best final score is a
-// lower bound of the final top k, and a procedure's accumulated score plus
-// what the remaining terms could add, times the share it keeps, bounds its
-// final score: the top k is the same as a full scan's.
-func (ix *Index) accumulate(terms []Term, k int, acc *accumulator, sc scores) {
+// slack is the relative error allowed for a score summed in another order
+// than the terms' (at most maxQueryTerms float32 additions of positive
+// numbers err by less than 1e-6 of the sum): every pruning test keeps this
+// much to spare, so the order of the sums never decides what is pruned.
+const slack = 1e-4
+
+// seedDocs is how many of the best partly scored documents are scored in
+// full to start the threshold.
+const seedDocs = 16
+
+// searchCost: adding a term to the candidates searches each in the term's
+// list when candidates × log2(length) × searchCost is below the length, and
+// walks the whole list otherwise; a search is a chain of cache misses, a
+// walk reads memory in order.
+const searchCost = 4
+
+// accumulate scores the query's terms into acc and returns the documents
+// that can be among the k best, each with exactly the score that adding
+// every term of st in order gives (a full scan's score).
+//
+// All documents come from the lists scanned in full; the other terms only
+// update candidates. The short lists (cheap, and the rare terms decide
+// most) are scanned first; then a few of the best documents so far are
+// scored in full, by binary search in the other lists: the k-th best of
+// their final scores is a lower bound θ of the k-th best final score. Long
+// lists are scanned, those that can add most per posting first, only until
+// what the terms left could add to a document none of them reached is
+// below θ: such a document cannot be in the top k. The documents reached
+// whose score plus what the terms left could add can reach θ are the
+// candidates, in a compact list by doc; the terms left are added to them
+// alone, θ rising and the candidates falling as the terms go. A final
+// score is never above the accumulated one (scores.keep ≤ 1), so these
+// bounds hold for final scores. When the terms were not added in st's
+// order the survivors are summed again in that order: the scores, and so
+// the ties, are bit for bit a full scan's.
+func (ix *Index) accumulate(terms []Term, k int, acc *accumulator, sc scores) []int32 {
 	st := ix.scoredTerms(terms)
-	var remaining float32
-	for _, t := range st {
-		remaining += t.ub
+	if len(st) == 0 {
+		return nil
 	}
-	restPostings := 0
-	for _, t := range st {
-		restPostings += len(t.ps)
+	all := uint64(1)<<len(st) - 1
+	var done uint64 // bit i: st[i] was added (to every document or to the candidates)
+	inOrder, last := true, -1
+	added := func(i int) {
+		done |= 1 << i
+		inOrder = inOrder && i > last
+		last = i
 	}
-	var best float32
+	left := func() float32 { // the most the terms not added can add to a document
+		var r float32
+		for i, t := range st {
+			if done&(1<<i) == 0 {
+				r += t.ub
+			}
+		}
+		return r
+	}
+	// The scan order: the short lists as they come, then the long ones by
+	// what they can add per posting.
+	var order [maxQueryTerms]int
+	n := 0
 	for i, t := range st {
-		remaining -= t.ub
-		for _, p := range t.ps {
-			s := acc.score[p.doc]
-			if s == 0 {
-				acc.touched = append(acc.touched, p.doc)
-			}
-			s += t.w * p.impact
-			acc.score[p.doc] = s
-			best = max(best, s)
+		if len(t.ps) <= shortList {
+			order[n] = i
+			n++
 		}
-		restPostings -= len(t.ps)
-		// Computing the threshold costs a pass over the candidates: worth it
-		// only when the lists left to scan are longer.
-		if i == len(st)-1 || len(acc.touched) < k || remaining >= best || 2*len(acc.touched) > restPostings {
-			continue
-		}
-		theta := kthScore(acc.touched, sc, k, acc)
-		if theta <= remaining {
-			continue
-		}
-		// Only candidates that can still reach theta matter now; the set
-		// shrinks as the terms left can add less.
-		cands := acc.cands[:0]
-		for _, d := range acc.touched {
-			if sc.bound(d, remaining) >= theta {
-				cands = append(cands, d)
-			}
-		}
-		slices.Sort(cands)
-		for _, r := range st[i+1:] {
-			addTerm(r, cands, acc.score)
-			remaining -= r.ub
-			if len(cands) > k {
-				theta = kthScore(cands, sc, k, acc)
-				kept := cands[:0]
-				for _, d := range cands {
-					if sc.bound(d, remaining) >= theta {
-						kept = append(kept, d)
-					}
-				}
-				cands = kept
-			}
-		}
-		acc.cands = cands
-		return
 	}
+	short := n
+	for i, t := range st {
+		if len(t.ps) > shortList {
+			order[n] = i
+			n++
+		}
+	}
+	perPosting := func(i int) float64 { return float64(st[i].ub) / float64(len(st[i].ps)) }
+	slices.SortStableFunc(order[short:n], func(a, b int) int { return cmp.Compare(perPosting(b), perPosting(a)) })
+
+	var theta float32          // a lower bound of the k-th best final score
+	var mass, seedMass float32 // what the lists scanned can add, now and at the last seed
+	for j, i := range order[:n] {
+		if theta > 0 && left()*(1+slack) < theta {
+			break
+		}
+		t := st[i]
+		for _, p := range t.ps {
+			acc.score[p.doc] += t.w * p.impact
+			acc.seen[uint32(p.doc)/64] |= 1 << (uint32(p.doc) % 64)
+		}
+		added(i)
+		mass += t.ub
+		// Seed once the short lists are in, and again when the lists
+		// scanned since can add more than those scanned before.
+		if j+1 < n && j+1 >= short && mass > 2*seedMass && left()*(1+slack) >= theta {
+			if th, ok := ix.seed(st, done, k, acc, sc); ok {
+				theta, seedMass = max(theta, th), mass
+			}
+		}
+	}
+	r := left()
+	if done == all { // every score is complete: the k-th best is θ
+		top := acc.heap[:0]
+		for w, x := range acc.seen {
+			for ; x != 0; x &= x - 1 {
+				d := int32(w*64 + bits.TrailingZeros64(x))
+				if s := acc.score[d]; len(top) < k || s > top[0].score { // a final score is at most the score
+					top = pushTop(top, k, docScore{d, sc.final(d)})
+				}
+			}
+		}
+		if acc.heap = top; len(top) == k {
+			theta = max(theta, top[0].score*(1-slack))
+		}
+	}
+	cands := acc.cands[:0]
+	cut := theta*(1-2*slack) - r // below, a score cannot reach θ (keep ≤ 1)
+	for w, x := range acc.seen {
+		for ; x != 0; x &= x - 1 {
+			d := int32(w*64 + bits.TrailingZeros64(x))
+			if s := acc.score[d]; s >= cut && sc.reaches(d, s, r, theta) {
+				cands = append(cands, docScore{d, s})
+			}
+		}
+	}
+	for i, t := range st {
+		if done&(1<<i) != 0 {
+			continue
+		}
+		addTerm(t, cands)
+		added(i)
+		if len(cands) <= k {
+			continue
+		}
+		r = left()
+		theta = max(theta, kthFinal(cands, sc, k, acc)*(1-slack))
+		cut := theta*(1-2*slack) - r // below, a score cannot reach θ (keep ≤ 1)
+		kept := cands[:0]
+		for _, c := range cands {
+			if c.score >= cut && sc.reaches(c.doc, c.score, r, theta) {
+				kept = append(kept, c)
+			}
+		}
+		cands = kept
+	}
+	acc.cands = cands
+	docs := acc.docs[:0]
+	if inOrder { // the scores are a full scan's
+		for _, c := range cands {
+			acc.score[c.doc] = c.score
+			docs = append(docs, c.doc)
+		}
+	} else { // the survivors, summed again in st's order
+		if len(cands) > k {
+			theta = max(theta, kthFinal(cands, sc, k, acc)*(1-slack))
+		}
+		for _, c := range cands {
+			if sc.reaches(c.doc, c.score, 0, theta) {
+				acc.score[c.doc] = exactScore(st, c.doc)
+				docs = append(docs, c.doc)
+			}
+		}
+	}
+	acc.docs = docs
+	return docs
 }
 
-// addTerm adds a term's impacts to the candidates (sorted by doc).
-func addTerm(r scoredTerm, cands []int32, score []float32) {
-	if len(cands)*bits.Len(uint(len(r.ps))) < len(r.ps) {
-		lo := 0 // few candidates: binary search each
-		for _, d := range cands {
-			j, found := slices.BinarySearchFunc(r.ps[lo:], d, func(p posting, d int32) int { return cmp.Compare(p.doc, d) })
-			lo += j
+// seed returns the k-th best final score of the seedDocs documents (at
+// least k) with the best final scores so far, scored in full (less the
+// slack: the terms are not added in order), and whether there were k.
+func (ix *Index) seed(st []scoredTerm, done uint64, k int, acc *accumulator, sc scores) (float32, bool) {
+	m := max(k, seedDocs)
+	top := acc.heap[:0]
+	for w, x := range acc.seen {
+		for ; x != 0; x &= x - 1 {
+			d := int32(w*64 + bits.TrailingZeros64(x))
+			if s := acc.score[d]; len(top) < m || s > top[0].score {
+				top = pushTop(top, m, docScore{d, sc.final(d)})
+			}
+		}
+	}
+	acc.heap = top
+	if len(top) < k {
+		return 0, false
+	}
+	for i := range top {
+		top[i].score = acc.score[top[i].doc]
+	}
+	slices.SortFunc(top, func(a, b docScore) int { return cmp.Compare(a.doc, b.doc) })
+	for i, t := range st {
+		if done&(1<<i) == 0 {
+			addTerm(t, top)
+		}
+	}
+	for i := range top {
+		top[i].score *= sc.keep(top[i].doc)
+	}
+	slices.SortFunc(top, func(a, b docScore) int { return cmp.Compare(b.score, a.score) })
+	return top[k-1].score * (1 - slack), true
+}
+
+// exactScore is d's score with every term of st added in order, as a full
+// scan adds them.
+func exactScore(st []scoredTerm, d int32) float32 {
+	var s float32
+	for _, t := range st {
+		if j, ok := t.find(0, d); ok {
+			s += t.w * t.ps[j].impact
+		}
+	}
+	return s
+}
+
+// find returns the position of d in t's list at or after from, or where
+// it would be.
+func (t *scoredTerm) find(from int, d int32) (int, bool) {
+	ps := t.ps
+	lo, hi := from, len(ps)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if ps[m].doc < d {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(ps) && ps[lo].doc == d
+}
+
+// addTerm adds a term's impacts to docs (sorted by doc).
+func addTerm(t scoredTerm, docs []docScore) {
+	ps := t.ps
+	if len(docs)*bits.Len(uint(len(ps)))*searchCost < len(ps) {
+		lo := 0 // few docs: search each
+		for i := range docs {
+			j, found := t.find(lo, docs[i].doc)
+			lo = j
 			if found {
-				score[d] += r.w * r.ps[lo].impact
+				docs[i].score += t.w * ps[lo].impact
 			}
 		}
 		return
 	}
-	j := 0 // many: walk both doc-ordered lists
-	for _, p := range r.ps {
-		for j < len(cands) && cands[j] < p.doc {
+	j := 0 // many: walk both lists
+	for i := range docs {
+		d := docs[i].doc
+		for j < len(ps) && ps[j].doc < d {
 			j++
 		}
-		if j == len(cands) {
+		if j == len(ps) {
 			return
 		}
-		if cands[j] == p.doc {
-			score[p.doc] += r.w * p.impact
+		if ps[j].doc == d {
+			docs[i].score += t.w * ps[j].impact
 		}
 	}
 }
 
-// kthScore returns the k-th highest final score among docs.
-func kthScore(docs []int32, sc scores, k int, acc *accumulator) float32 {
-	buf := acc.scratch[:0]
-	for _, d := range docs {
-		buf = append(buf, sc.final(d))
-	}
-	acc.scratch = buf
-	// Partial selection: the k-th largest.
-	lo, hi := 0, len(buf)-1
-	target := k - 1
-	for lo < hi {
-		pivot := buf[(lo+hi)/2]
-		i, j := lo, hi
-		for i <= j {
-			for buf[i] > pivot {
-				i++
+// pushTop keeps in h, a min-heap on score, the m best entries pushed.
+func pushTop(h []docScore, m int, e docScore) []docScore {
+	if len(h) < m {
+		h = append(h, e)
+		for i := len(h) - 1; i > 0; { // up
+			p := (i - 1) / 2
+			if h[p].score <= h[i].score {
+				break
 			}
-			for buf[j] < pivot {
-				j--
-			}
-			if i <= j {
-				buf[i], buf[j] = buf[j], buf[i]
-				i++
-				j--
-			}
+			h[p], h[i] = h[i], h[p]
+			i = p
 		}
-		switch {
-		case target <= j:
-			hi = j
-		case target >= i:
-			lo = i
-		default:
-			return buf[target]
+		return h
+	}
+	if e.score <= h[0].score {
+		return h
+	}
+	h[0] = e
+	for i := 0; ; { // down
+		l, s := 2*i+1, i
+		if l < len(h) && h[l].score < h[s].score {
+			s = l
+		}
+		if r := l + 1; r < len(h) && h[r].score < h[s].score {
+			s = r
+		}
+		if s == i {
+			return h
+		}
+		h[s], h[i] = h[i], h[s]
+		i = s
+	}
+}
+
+// kthFinal returns the k-th best final score of the candidates (at least k).
+func kthFinal(cands []docScore, sc scores, k int, acc *accumulator) float32 {
+	h := acc.heap[:0]
+	for _, c := range cands {
+		if len(h) < k || c.score > h[0].score { // a final score is at most the score
+			h = pushTop(h, k, docScore{c.doc, c.score * sc.keep(c.doc)})
 		}
 	}
-	return buf[target]
+	acc.heap = h
+	return h[0].score
 }
 
 // topK returns the k best documents, by final score then code.
