@@ -68,11 +68,11 @@ var noticeHead = map[string]map[string]string{
 	},
 	notice.Ready: {
 		"vi": "Hồ sơ %[1]s đã có kết quả, mời nhận kết quả. Kết quả có trước hạn 3 ngày (hẹn trả 04/12/2026).",
-		"en": "The result of dossier %[1]s is ready for collection. The result came 3 day(s) early (due date 04/12/2026).",
+		"en": "The result of dossier %[1]s is ready for collection. The result came 3 days early (due date 04/12/2026).",
 	},
 	notice.Returned: {
 		"vi": "Hồ sơ %[1]s đã trả kết quả. Cảm ơn bạn đã sử dụng dịch vụ. Kết quả có trước hạn 3 ngày (hẹn trả 04/12/2026).",
-		"en": "The result of dossier %[1]s has been handed over. Thank you for using the service. The result came 3 day(s) early (due date 04/12/2026).",
+		"en": "The result of dossier %[1]s has been handed over. Thank you for using the service. The result came 3 days early (due date 04/12/2026).",
 	},
 	notice.Rating: {
 		"vi": "Mời đánh giá việc giải quyết hồ sơ %[1]s: gửi DG %[1]s 1 (rất hài lòng), 2 (hài lòng) hoặc 3 (không hài lòng).",
@@ -121,11 +121,11 @@ var noticeSMS = map[string]map[string]string{
 	},
 	notice.Ready: {
 		"vi": "Ho so %[1]s da co ket qua, moi nhan ket qua. Ket qua co truoc han 3 ngay (hen tra 04/12/2026). Gui TU CHOI de ngung nhan tin.",
-		"en": "The result of dossier %[1]s is ready for collection. The result came 3 day(s) early (due date 04/12/2026). Reply TU CHOI to stop these messages.",
+		"en": "The result of dossier %[1]s is ready for collection. The result came 3 days early (due date 04/12/2026). Reply TU CHOI to stop these messages.",
 	},
 	notice.Returned: {
 		"vi": "Ho so %[1]s da tra ket qua. Cam on ban da su dung dich vu. Ket qua co truoc han 3 ngay (hen tra 04/12/2026). Gui TU CHOI de ngung nhan tin.",
-		"en": "The result of dossier %[1]s has been handed over. Thank you for using the service. The result came 3 day(s) early (due date 04/12/2026). Reply TU CHOI to stop these messages.",
+		"en": "The result of dossier %[1]s has been handed over. Thank you for using the service. The result came 3 days early (due date 04/12/2026). Reply TU CHOI to stop these messages.",
 	},
 	notice.Rating: {
 		"vi": "Moi danh gia viec giai quyet ho so %[1]s: gui DG %[1]s 1 (rat hai long), 2 (hai long) hoac 3 (khong hai long). Gui TU CHOI de ngung nhan tin.",

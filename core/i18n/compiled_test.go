@@ -139,3 +139,26 @@ func TestCompiledShapesMatchGoI18n(t *testing.T) {
 		}
 	}
 }
+
+// A message with plural forms takes its form from Data[PluralCount].
+func TestPluralForms(t *testing.T) {
+	c, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		lang string
+		days int
+		want string
+	}{
+		{"en", 1, "The result came 1 day early (due date 04/12/2026)."},
+		{"en", 3, "The result came 3 days early (due date 04/12/2026)."},
+		{"vi", 1, "Kết quả có trước hạn 1 ngày (hẹn trả 04/12/2026)."},
+		{"vi", 3, "Kết quả có trước hạn 3 ngày (hẹn trả 04/12/2026)."},
+	} {
+		got := c.T(tc.lang, "notice_early", Data{"Days": tc.days, "Due": "04/12/2026", PluralCount: tc.days})
+		if got != tc.want {
+			t.Errorf("%s, %d days: %q, want %q", tc.lang, tc.days, got, tc.want)
+		}
+	}
+}

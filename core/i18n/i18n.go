@@ -93,8 +93,16 @@ func (c *Catalog) Localize(lang, id string, data Data) (string, error) {
 			return s, nil
 		}
 	}
-	return loc.Localize(&goi18n.LocalizeConfig{MessageID: id, TemplateData: data})
+	cfg := &goi18n.LocalizeConfig{MessageID: id, TemplateData: data}
+	if n, ok := data[PluralCount]; ok {
+		cfg.PluralCount = n
+	}
+	return loc.Localize(cfg)
 }
+
+// PluralCount is the Data key whose number picks a message's plural form
+// ("one", "other" in English; Vietnamese has only "other").
+const PluralCount = "PluralCount"
 
 // T renders id in lang. A missing id or broken template cannot reach users:
 // the i18n tests fail first; at run time it falls back to the id.
@@ -137,8 +145,8 @@ type node struct {
 // render can execute it.
 func compile(m *goi18n.Message) (*compiled, bool) {
 	src := m.Other
-	if src == "" {
-		return nil, false // no "other" form: go-i18n reports the error
+	if src == "" || m.Zero != "" || m.One != "" || m.Two != "" || m.Few != "" || m.Many != "" {
+		return nil, false // no "other" form (go-i18n reports the error), or plural forms (go-i18n picks one)
 	}
 	left, right := m.LeftDelim, m.RightDelim
 	if left == "" {

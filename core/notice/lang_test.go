@@ -92,7 +92,7 @@ func languageFollowsTheDialog(t *testing.T, h *harness) {
 	h.clock.Set(vn("2026-12-02 08:00"))
 	h.post(0, ev{id: "lang-a2", code: codeA, status: "9", due: due, finished: h.clock.Now(), occured: h.clock.Now(), phone: phone})
 	h.drain()
-	want = "The result of dossier " + codeA + " is ready for collection. The result came 8 day(s) early (due date 10/12/2026). " +
+	want = "The result of dossier " + codeA + " is ready for collection. The result came 8 days early (due date 10/12/2026). " +
 		"Reply TU CHOI to stop these messages."
 	got := smsOf(codeA)
 	if len(got) != 2 || got[1].Text != want || got[1].From != "8188" {
@@ -145,7 +145,7 @@ func languageFollowsTheDialog(t *testing.T, h *harness) {
 		}
 	}
 	wantEN := []string{
-		"The result of dossier " + codeE + " has been handed over. Thank you for using the service. The result came 8 day(s) early (due date 10/12/2026).\n" +
+		"The result of dossier " + codeE + " has been handed over. Thank you for using the service. The result came 8 days early (due date 10/12/2026).\n" +
 			"Procedure: Đăng ký khai sinh (UBND phường Hải Châu I)\n" +
 			"Send HUY " + codeE + " to stop updates on this dossier, or TU CHOI to stop all notices.",
 		"Please rate how dossier " + codeE + " was handled: send DG " + codeE + " 1 (very satisfied), 2 (satisfied) or 3 (not satisfied).\n" +

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -511,7 +512,9 @@ func (p *Policy) headline(s Subject, kind string, now time.Time, lang string) st
 	}
 	text := p.tr.T(lang, id, d)
 	if (kind == Ready || kind == Returned) && timing == dossier.TimingEarly {
-		text += " " + p.tr.T(lang, "notice_early", d)
+		e := maps.Clone(d)
+		e[i18n.PluralCount] = d["Days"] // "1 day", "3 days"
+		text += " " + p.tr.T(lang, "notice_early", e)
 	}
 	return text
 }
