@@ -574,7 +574,8 @@ func ZNSPayload(templateID string, data map[string]string) notify.Payload {
 }
 
 // OverdueSubject builds the subject of the daily job's apology for a dossier past
-// its appointment.
+// its appointment (e-mailed too when the dossier has an address, as every
+// notice is).
 func OverdueSubject(d dossier.Dossier, now time.Time) Subject {
-	return Subject{Dossier: d, Kind: Overdue, EventAt: now}
+	return Subject{Dossier: d, Email: d.ApplicantEmail, Kind: Overdue, EventAt: now}
 }
