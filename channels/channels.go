@@ -56,6 +56,19 @@ type Deps struct {
 	// is waiting on under it (the hand-off desk: its ticket, pause and
 	// undelivered answers move to the new id); else Sessions rotates.
 	Rotator SessionRotator
+	// WebChatBus, when set, carries web chat pushes to the replica that
+	// holds the citizen's page (Postgres LISTEN/NOTIFY); nil on one process.
+	WebChatBus Bus
+}
+
+// Bus carries small payloads to every replica of the service, this one
+// included (store.WebChatBus).
+type Bus interface {
+	// Publish fails on a payload the bus cannot carry (too large).
+	Publish(ctx context.Context, payload []byte) error
+	// Subscribe returns the payloads received from now on (at most buf
+	// waiting) and the function that ends the subscription.
+	Subscribe(buf int) (<-chan []byte, func())
 }
 
 // SessionRotator rotates a cookie session's id (see SessionKeeper).

@@ -3,6 +3,7 @@ package webchat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/dvcbot/dvcbot/core/notify"
@@ -46,9 +47,10 @@ func (h *hub) sessions(user string) []*wsSession {
 	return out
 }
 
-// errNotConnected: the session has no open page here now; the outbox
-// retries with back-off (the citizen may reconnect).
-var errNotConnected = errors.New("web chat session not connected to this replica")
+// errNotConnected: the session has no open page here now (nor, with a
+// bus, on a replica that answered in time); the outbox retries with
+// back-off (the citizen may reconnect).
+var errNotConnected = errors.New("web chat session not connected")
 
 // Sender pushes outbox messages of kind "webchat" to the open pages of a
 // session.
@@ -61,15 +63,37 @@ func (c *Channel) Sender() *Sender { return &Sender{c} }
 func (s *Sender) Kind() string { return notify.WebChat }
 
 // Send writes the message to every open page of the session in Recipient.
+// When this replica holds none and a bus is set, the replicas that hold
+// some push it and acknowledge; the first acknowledgement within the bus
+// wait is a success.
 func (s *Sender) Send(ctx context.Context, m notify.Message) (string, error) {
-	sent := 0
-	for _, ws := range s.c.hub.sessions(m.Recipient) {
-		if ws.write(outFrame{Text: m.Payload.Text, Choices: m.Payload.Choices}) == nil {
-			sent++
-		}
+	f := outFrame{Text: m.Payload.Text, Choices: m.Payload.Choices}
+	if s.c.pushLocal(m.Recipient, f) > 0 {
+		return "", nil
 	}
-	if sent == 0 {
+	if s.c.bs == nil {
+		return "", errNotConnected
+	}
+	n, err := s.c.pushRemote(ctx, m.Recipient, f)
+	if err != nil {
+		// Not deliverable this way (too large for the bus, the database
+		// away): as without a bus, the outbox retries.
+		return "", fmt.Errorf("%w: %v", errNotConnected, err)
+	}
+	if n == 0 {
 		return "", errNotConnected
 	}
 	return "", nil
+}
+
+// pushLocal writes f to user's pages open on this replica and returns how
+// many took it.
+func (c *Channel) pushLocal(user string, f outFrame) int {
+	sent := 0
+	for _, ws := range c.hub.sessions(user) {
+		if ws.write(f) == nil {
+			sent++
+		}
+	}
+	return sent
 }

@@ -52,9 +52,16 @@ func (s *Spec) Build(ctx context.Context, d channels.Deps) (channels.Built, erro
 			opts = append(opts, WithRotator(d.Rotator))
 		}
 	}
+	if d.WebChatBus != nil {
+		opts = append(opts, WithBus(d.WebChatBus))
+	}
 	if strings.HasPrefix(d.PublicURL, "https://") {
 		opts = append(opts, WithSecureCookie())
 	}
 	ch := New(d.Pipe, d.Tr, opts...)
-	return channels.Built{Channel: ch, Senders: []notify.Sender{ch.Sender()}}, nil
+	built := channels.Built{Channel: ch, Senders: []notify.Sender{ch.Sender()}}
+	if d.WebChatBus != nil {
+		built.Runners = append(built.Runners, ch.Run)
+	}
+	return built, nil
 }

@@ -53,6 +53,9 @@ type Channel struct {
 	secure   bool
 	ping     time.Duration // how often the server pings
 	pongWait time.Duration // how long it waits for any frame or pong
+	bus      Bus           // cross-replica pushes (bus.go); nil on one process
+	busWait  time.Duration
+	bs       *busState
 }
 
 // Option configures the channel.
@@ -98,6 +101,7 @@ func New(pipe *inbound.Pipeline, tr *i18n.Catalog, opts ...Option) *Channel {
 	for _, o := range opts {
 		o(c)
 	}
+	c.startBus()
 	c.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: c.checkOrigin}
 	pipe.Register(inbound.Channel{Name: message.WebChat, Mode: inbound.Sync, Caps: message.RichCaps(), OutboxKind: notify.WebChat})
 	return c

@@ -150,6 +150,17 @@ func (a *app) channelDeps() channels.Deps {
 	if a.desk != nil { // a nil *ticket.Desk would make a non-nil interface
 		d.Rotator = a.desk
 	}
+	if a.db.Dialect() == store.Postgres {
+		// Web chat pushes reach pages open on other replicas; the bus
+		// listens until the runners stop (shutdown closes its connection).
+		bus, err := store.NewWebChatBus(a.db, a.cfg.DatabaseURL, store.WithBusLogger(a.log))
+		if err != nil {
+			a.log.Error("web chat bus: pushes reach this replica's pages only", "error", err)
+		} else if bus != nil {
+			d.WebChatBus = bus
+			a.runners = append(a.runners, bus.Run)
+		}
+	}
 	return d
 }
 
