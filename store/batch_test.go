@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
+	"testing/synctest"
 )
 
 // recorder is a batch runner that remembers every batch it ran.
@@ -70,83 +70,95 @@ func TestBatcher(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := &recorder{gate: make(chan struct{}), failOn: tt.failOn}
-			b := newBatcher(batchConfig[string, string]{run: rec.run, single: rec.single, key: keyOf, max: 64, workers: 1})
-			defer b.close()
-			// The first call occupies the only worker; the rest queue
-			// behind it and go together.
-			var mu sync.Mutex
-			got := map[string]string{}
-			var wg sync.WaitGroup
-			call := func(q string) {
-				r, err := b.do(context.Background(), q)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					got[q] = "error: " + err.Error()
-				} else {
-					got[q] = r
-				}
-			}
-			blocker := "z0"
-			wg.Go(func() { call(blocker) })
-			// The worker runs z0 alone (a batch of one goes through
-			// single) and waits at the gate while the rest queue up.
-			waitFor(t, func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.singles) == 1 })
-			for _, q := range tt.calls {
-				wg.Go(func() { call(q) })
-			}
-			waitFor(t, func() bool { return len(b.calls) == len(tt.calls) })
-			close(rec.gate)
-			wg.Wait()
-			delete(got, blocker)
-			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
-				t.Errorf("results %v, want %v", got, tt.want)
-			}
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			for _, batch := range rec.batches {
-				keys := map[string]bool{}
-				for _, q := range batch {
-					if keys[keyOf(q)] {
-						t.Errorf("batch %v holds key %q twice", batch, keyOf(q))
+			synctest.Test(t, func(t *testing.T) {
+				rec := &recorder{gate: make(chan struct{}), failOn: tt.failOn}
+				b := newBatcher(batchConfig[string, string]{run: rec.run, single: rec.single, key: keyOf, max: 64, workers: 1})
+				defer b.close()
+				// The first call occupies the only worker; the rest queue
+				// behind it and go together.
+				var mu sync.Mutex
+				got := map[string]string{}
+				var wg sync.WaitGroup
+				call := func(q string) {
+					r, err := b.do(context.Background(), q)
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						got[q] = "error: " + err.Error()
+					} else {
+						got[q] = r
 					}
-					keys[keyOf(q)] = true
 				}
-			}
-			singles := slices.DeleteFunc(slices.Clone(rec.singles), func(q string) bool { return q == blocker })
-			slices.Sort(singles)
-			if len(tt.wantSingles) > 0 && !slices.Equal(singles, tt.wantSingles) {
-				t.Errorf("singles %v, want %v", singles, tt.wantSingles)
-			}
-			if tt.failOn == "" {
-				// As few runs (batches, or singles for a batch of one) as
-				// the most frequent key allows.
-				wantRuns := 0
-				count := map[string]int{}
+				blocker := "z0"
+				wg.Go(func() { call(blocker) })
+				// The worker runs z0 alone (a batch of one goes through
+				// single) and waits at the gate while the rest queue up.
+				synctest.Wait()
 				for _, q := range tt.calls {
-					count[keyOf(q)]++
-					wantRuns = max(wantRuns, count[keyOf(q)])
+					wg.Go(func() { call(q) })
 				}
-				if runs := len(rec.batches) + len(singles); runs != wantRuns {
-					t.Errorf("%d runs (batches %v, singles %v), want %d", runs, rec.batches, singles, wantRuns)
+				synctest.Wait() // every call queued behind the gate
+				if len(b.calls) != len(tt.calls) {
+					t.Fatalf("%d calls queued, want %d", len(b.calls), len(tt.calls))
 				}
-			}
+				close(rec.gate)
+				wg.Wait()
+				delete(got, blocker)
+				if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+					t.Errorf("results %v, want %v", got, tt.want)
+				}
+				rec.mu.Lock()
+				defer rec.mu.Unlock()
+				for _, batch := range rec.batches {
+					keys := map[string]bool{}
+					for _, q := range batch {
+						if keys[keyOf(q)] {
+							t.Errorf("batch %v holds key %q twice", batch, keyOf(q))
+						}
+						keys[keyOf(q)] = true
+					}
+				}
+				singles := slices.DeleteFunc(slices.Clone(rec.singles), func(q string) bool { return q == blocker })
+				slices.Sort(singles)
+				if len(tt.wantSingles) > 0 && !slices.Equal(singles, tt.wantSingles) {
+					t.Errorf("singles %v, want %v", singles, tt.wantSingles)
+				}
+				if tt.failOn == "" {
+					// As few runs (batches, or singles for a batch of one) as
+					// the most frequent key allows.
+					wantRuns := 0
+					count := map[string]int{}
+					for _, q := range tt.calls {
+						count[keyOf(q)]++
+						wantRuns = max(wantRuns, count[keyOf(q)])
+					}
+					if runs := len(rec.batches) + len(singles); runs != wantRuns {
+						t.Errorf("%d runs (batches %v, singles %v), want %d", runs, rec.batches, singles, wantRuns)
+					}
+				}
+			})
 		})
 	}
 }
 
-func TestBatcherCancelledCallIsNotRun(t *testing.T) {
+// Inside a synctest bubble: synctest.Wait returns once every goroutine is
+// blocked, so the tests know the calls are queued without polling.
+func TestBatcherCancelledCallIsNotRun(t *testing.T) { synctest.Test(t, testCancelledCallIsNotRun) }
+
+func testCancelledCallIsNotRun(t *testing.T) {
 	rec := &recorder{gate: make(chan struct{})}
 	b := newBatcher(batchConfig[string, string]{run: rec.run, single: rec.single, key: func(string) string { return "" }, max: 8, workers: 1})
 	defer b.close()
 	done := make(chan struct{})
 	go func() { defer close(done); _, _ = b.do(context.Background(), "first") }()
-	waitFor(t, func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.singles) == 1 })
+	synctest.Wait() // the worker holds "first" at the gate
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { _, err := b.do(ctx, "gone"); errc <- err }()
-	waitFor(t, func() bool { return len(b.calls) == 1 })
+	synctest.Wait()
+	if len(b.calls) != 1 {
+		t.Fatalf("%d calls queued, want 1", len(b.calls))
+	}
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled call: %v, want context.Canceled", err)
@@ -175,15 +187,4 @@ func TestBatcherClosed(t *testing.T) {
 	if _, err := b.do(context.Background(), "y"); !errors.Is(err, errClosed) {
 		t.Fatalf("after close: %v, want errClosed", err)
 	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for range 500 {
-		if cond() {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatal("condition not reached")
 }

@@ -152,18 +152,9 @@ func (s *ConsoleStore) SyncRuns(ctx context.Context, limit int) ([]console.SyncR
 	return out, nil
 }
 
-func (s *ConsoleStore) SyncSkips(ctx context.Context) ([]console.SyncSkip, error) {
-	skips, err := s.db.Sync().Skips(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]console.SyncSkip, len(skips))
-	for i, k := range skips {
-		out[i] = console.SyncSkip{SystemID: k.SystemID, Reason: k.Reason, Error: k.Error, Attempts: k.Attempts,
-			Retried: k.Attempts < catalogsync.MaxSkipAttempts, FirstRun: k.FirstRun, LastRun: k.LastRun,
-			FirstSeen: k.FirstSeen, LastSeen: k.LastSeen}
-	}
-	return out, nil
+// SyncSkips lists the procedures the portal would not serve.
+func (s *ConsoleStore) SyncSkips(ctx context.Context) ([]catalogsync.Skip, error) {
+	return s.db.Sync().Skips(ctx)
 }
 
 func consoleOutbox(m notify.Message) console.OutboxMessage {

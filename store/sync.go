@@ -168,7 +168,8 @@ func (s *SyncStore) Skips(ctx context.Context) ([]catalogsync.Skip, error) {
 	out := make([]catalogsync.Skip, len(rows))
 	for i, r := range rows {
 		out[i] = catalogsync.Skip{SystemID: r.SystemID, Reason: r.Reason, Error: r.Error, Attempts: r.Attempts,
-			FirstRun: r.FirstRun, LastRun: r.LastRun, FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC()}
+			Retried: r.Attempts < catalogsync.MaxSkipAttempts, FirstRun: r.FirstRun, LastRun: r.LastRun,
+			FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC()}
 	}
 	return out, nil
 }

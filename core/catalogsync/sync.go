@@ -70,14 +70,15 @@ type Run struct {
 // past it, so it is kept and fetched again by the following syncs until it
 // comes, at most MaxSkipAttempts times.
 type Skip struct {
-	SystemID  int64
-	Reason    string
-	Error     string
-	Attempts  int
-	FirstRun  int64
-	LastRun   int64
-	FirstSeen time.Time
-	LastSeen  time.Time
+	SystemID  int64     `json:"id_hethong"`
+	Reason    string    `json:"reason"`
+	Error     string    `json:"error"`
+	Attempts  int       `json:"attempts"`
+	Retried   bool      `json:"retried"` // Attempts < MaxSkipAttempts: the syncs still ask for it
+	FirstRun  int64     `json:"first_run"`
+	LastRun   int64     `json:"last_run"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
 }
 
 const (
@@ -244,7 +245,7 @@ func (s *Syncer) run(ctx context.Context, run *Run) (Summary, error) {
 	}
 	retry := map[int64]bool{}
 	for _, k := range earlier {
-		if k.Attempts < MaxSkipAttempts {
+		if k.Retried {
 			retry[k.SystemID] = true
 		}
 	}

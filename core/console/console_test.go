@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dvcbot/dvcbot/core/catalog"
+	"github.com/dvcbot/dvcbot/core/catalogsync"
 	"github.com/dvcbot/dvcbot/core/console"
 	"github.com/dvcbot/dvcbot/core/dossier"
 	"github.com/dvcbot/dvcbot/core/notify"
@@ -363,7 +364,7 @@ func TestSyncSkipsShown(t *testing.T) {
 		}
 		code, body := f.call(t, "viewer", "GET", "/console/api/v1/sync/skipped", "")
 		var got struct {
-			Skipped []console.SyncSkip `json:"skipped"`
+			Skipped []catalogsync.Skip `json:"skipped"`
 		}
 		if err := json.Unmarshal([]byte(body), &got); code != 200 || err != nil {
 			t.Fatalf("GET sync/skipped: %d %s %v", code, body, err)

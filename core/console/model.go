@@ -188,21 +188,6 @@ type SyncRun struct {
 	Error       string     `json:"error,omitempty"`
 }
 
-// SyncSkip is a listed procedure the portal would not serve (reason
-// not_found or invalid), fetched again by each sync until it comes or
-// its attempts run out.
-type SyncSkip struct {
-	SystemID  int64     `json:"id_hethong"`
-	Reason    string    `json:"reason"`
-	Error     string    `json:"error"`
-	Attempts  int       `json:"attempts"`
-	Retried   bool      `json:"retried"` // still fetched again by each sync
-	FirstRun  int64     `json:"first_run"`
-	LastRun   int64     `json:"last_run"`
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
-}
-
 // OutboxMessage is one outbound message as operators see it.
 type OutboxMessage struct {
 	ID             int64      `json:"id"`

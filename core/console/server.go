@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dvcbot/dvcbot/core/catalogsync"
 	"github.com/dvcbot/dvcbot/core/httpx"
 	"github.com/dvcbot/dvcbot/core/ticket"
 )
@@ -60,7 +61,7 @@ type Ops interface {
 	Subscribe(ctx context.Context, kind, address, name string) error
 	Unsubscribe(ctx context.Context, kind, address string) (bool, error)
 	SyncRuns(ctx context.Context, limit int) ([]SyncRun, error)
-	SyncSkips(ctx context.Context) ([]SyncSkip, error)
+	SyncSkips(ctx context.Context) ([]catalogsync.Skip, error) // the procedures the portal would not serve
 	Outbox(ctx context.Context, state string, limit int) ([]OutboxMessage, error)
 	OutboxMessage(ctx context.Context, id int64) (OutboxMessage, error)
 	// RetryOutbox queues a failed message again with fresh attempts;
