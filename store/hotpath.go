@@ -87,8 +87,7 @@ func (c *claimRow) dest() []any {
 // request r: the outer SELECT sees the table as it was before the insert
 // (one snapshot), so cur is NULL on first sight.
 const claimCols = `ins.sender IS NOT NULL, cur.state, cur.reply, cur.sent, cur.claimed_at,
-	EXISTS (SELECT 1 FROM inbound o WHERE o.channel = r.channel AND o.message_id = r.message_id AND o.sender < r.sender)
-	OR EXISTS (SELECT 1 FROM inbound o WHERE o.channel = r.channel AND o.message_id = r.message_id AND o.sender > r.sender),
+	EXISTS (SELECT 1 FROM inbound o WHERE o.channel = r.channel AND o.message_id = r.message_id AND o.sender <> r.sender),
 	s.lang, s.state, s.state_expires_at, s.rate_window_start, s.rate_count, s.version,
 	(SELECT row_to_json(d)::text FROM dossiers d WHERE d.code = r.code),
 	EXISTS (SELECT 1 FROM tickets t WHERE t.channel = r.channel AND t.user_id = r.sender

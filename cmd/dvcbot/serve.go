@@ -33,6 +33,7 @@ import (
 	"github.com/dvcbot/dvcbot/core/httpx"
 	"github.com/dvcbot/dvcbot/core/i18n"
 	"github.com/dvcbot/dvcbot/core/inbound"
+	"github.com/dvcbot/dvcbot/core/message"
 	"github.com/dvcbot/dvcbot/core/nationaldb"
 	"github.com/dvcbot/dvcbot/core/notify"
 	"github.com/dvcbot/dvcbot/core/search"
@@ -150,7 +151,7 @@ func (a *app) channelDeps() channels.Deps {
 	if a.desk != nil { // a nil *ticket.Desk would make a non-nil interface
 		d.Rotator = a.desk
 	}
-	if a.db.Dialect() == store.Postgres {
+	if a.db.Dialect() == store.Postgres && a.channelEnabled(message.WebChat) {
 		// Web chat pushes reach pages open on other replicas; the bus
 		// listens until the runners stop (shutdown closes its connection).
 		bus, err := store.NewWebChatBus(a.db, a.cfg.DatabaseURL, store.WithBusLogger(a.log))
@@ -162,6 +163,16 @@ func (a *app) channelDeps() channels.Deps {
 		}
 	}
 	return d
+}
+
+// channelEnabled reports whether the channel named name is configured on.
+func (a *app) channelEnabled(name string) bool {
+	for _, spec := range a.cfg.Channels {
+		if spec.Name() == name && spec.Enabled() {
+			return true
+		}
+	}
+	return false
 }
 
 func channelDeps(cfg Config, db *store.DB, pipe *inbound.Pipeline, tr *i18n.Catalog, log *slog.Logger, reg prometheus.Registerer) channels.Deps {
